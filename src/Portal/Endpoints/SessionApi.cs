@@ -1,0 +1,203 @@
+using System.Globalization;
+using System.Security.Claims;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
+using Portal.Security;
+using Portal.Sessions;
+using Portal.Sessions.Export;
+
+namespace Portal.Endpoints;
+
+/// <summary>REST access to sessions and their events: <c>/api/sessions</c>. Users see their own sessions, admins all.</summary>
+public static class SessionApi
+{
+    public const int MaxPageSize = 500;
+    public const int MaxEventLimit = 1_000;
+
+    public static IEndpointRouteBuilder MapSessionApi(this IEndpointRouteBuilder app)
+    {
+        var api = app.MapGroup("/api/sessions").RequireAuthorization().WithTags("Sessions");
+        api.MapGet("/", ListSessions).WithName("ListSessions");
+        api.MapGet("/{id}", GetSession).WithName("GetSession");
+        api.MapGet("/{id}/events", GetEvents).WithName("GetSessionEvents");
+        api.MapGet("/{id}/export.jsonl", ExportSession).WithName("ExportSession");
+        return app;
+    }
+
+    public sealed record SessionDto(
+        string Id, string Kind, string? Owner, string? Title, string? Agent,
+        DateTimeOffset Created, DateTimeOffset LastActivity, string Status, long EventCount)
+    {
+        public static SessionDto From(SessionInfo s) =>
+            new(s.Id, s.Kind, s.OwnerId, s.Title, s.Agent, s.CreatedAt, s.LastActivityAt, s.Status, s.EventCount);
+    }
+
+    public sealed record SessionListDto(IReadOnlyList<SessionDto> Items, int Page, int PageSize, int Total);
+
+    public sealed record EventDto(long Seq, DateTimeOffset Time, string Direction, string Type, string Actor, System.Text.Json.JsonElement Payload, int Size);
+
+    public sealed record EventListDto(string SessionId, IReadOnlyList<EventDto> Events, long LastSeq, bool More);
+
+    internal static async Task<Results<Ok<SessionListDto>, ProblemHttpResult>> ListSessions(
+        HttpRequest request, ClaimsPrincipal user, ISessionStore store, CancellationToken cancellationToken)
+    {
+        var q = request.Query;
+        var errors = new Dictionary<string, string[]>();
+        var page = ParseInt(q, "page", 1, 1, int.MaxValue, errors);
+        var pageSize = ParseInt(q, "pageSize", 50, 1, MaxPageSize, errors);
+        var kind = ParseChoice(q, "kind", SessionKinds.All, errors);
+        var status = ParseChoice(q, "status", SessionStatuses.All, errors);
+        var from = ParseTime(q, "from", errors);
+        var to = ParseTime(q, "to", errors);
+        string? owner = q["owner"];
+        if (errors.Count > 0)
+        {
+            return TypedResults.Problem(ValidationProblem(errors));
+        }
+        if (!user.IsAdmin())
+        {
+            // A user's list is their own, whatever owner they ask for.
+            owner = owner is null || owner == user.UserId() ? user.UserId() : "\0nobody";
+        }
+        var result = await store.ListAsync(new SessionQuery
+        {
+            Page = page,
+            PageSize = pageSize,
+            Kind = kind,
+            Status = status,
+            OwnerId = string.IsNullOrEmpty(owner) ? null : owner,
+            Agent = string.IsNullOrEmpty(q["agent"]) ? null : q["agent"].ToString(),
+            From = from,
+            To = to,
+            TitleContains = q["q"],
+        }, cancellationToken);
+        return TypedResults.Ok(new SessionListDto(result.Items.Select(SessionDto.From).ToList(), result.Page, result.PageSize, result.Total));
+    }
+
+    internal static async Task<Results<Ok<SessionDto>, NotFound<ProblemDetails>>> GetSession(
+        string id, ClaimsPrincipal user, ISessionStore store, CancellationToken cancellationToken)
+    {
+        var session = await FindVisibleAsync(id, user, store, cancellationToken);
+        return session is null ? NotFoundProblem(id) : TypedResults.Ok(SessionDto.From(session));
+    }
+
+    internal static async Task<Results<Ok<EventListDto>, NotFound<ProblemDetails>, ProblemHttpResult>> GetEvents(
+        string id, HttpRequest request, ClaimsPrincipal user, ISessionStore store, ISessionBus bus, CancellationToken cancellationToken)
+    {
+        var errors = new Dictionary<string, string[]>();
+        var after = ParseLong(request.Query, "after", 0, 0, long.MaxValue, errors);
+        var limit = ParseInt(request.Query, "limit", 100, 1, MaxEventLimit, errors);
+        if (errors.Count > 0)
+        {
+            return TypedResults.Problem(ValidationProblem(errors));
+        }
+        var session = await FindVisibleAsync(id, user, store, cancellationToken);
+        if (session is null)
+        {
+            return NotFoundProblem(id);
+        }
+        var events = await bus.ReadAsync(id, after, limit + 1, cancellationToken);
+        var more = events.Count > limit;
+        var page = events.Take(limit).Select(ToDto).ToList();
+        return TypedResults.Ok(new EventListDto(id, page, page.Count > 0 ? page[^1].Seq : after, more));
+    }
+
+    internal static async Task<Results<EmptyHttpResult, NotFound<ProblemDetails>>> ExportSession(
+        string id, HttpContext context, ClaimsPrincipal user, ISessionStore store, ISessionBus bus, CancellationToken cancellationToken)
+    {
+        var session = await FindVisibleAsync(id, user, store, cancellationToken);
+        if (session is null)
+        {
+            return NotFoundProblem(id);
+        }
+        context.Response.ContentType = "application/x-ndjson; charset=utf-8";
+        context.Response.Headers.ContentDisposition = $"attachment; filename=\"{session.Id}.jsonl\"";
+        await SessionLogExporter.WriteAsync(bus, id, context.Response.Body, cancellationToken);
+        return TypedResults.Empty;
+    }
+
+    internal static async Task<SessionInfo?> FindVisibleAsync(string id, ClaimsPrincipal user, ISessionStore store, CancellationToken cancellationToken)
+    {
+        var session = await store.GetAsync(id, cancellationToken);
+        // Someone else's session answers exactly like a missing one, so ids cannot be probed.
+        return session is not null && user.CanRead(session) ? session : null;
+    }
+
+    internal static EventDto ToDto(SessionEvent e) =>
+        new(e.Seq, e.Time, e.Direction, e.Type, e.Actor, ParsePayload(e.Payload), e.Size);
+
+    private static System.Text.Json.JsonElement ParsePayload(string payload)
+    {
+        try
+        {
+            using var doc = System.Text.Json.JsonDocument.Parse(payload);
+            return doc.RootElement.Clone();
+        }
+        catch (System.Text.Json.JsonException)
+        {
+            return System.Text.Json.JsonSerializer.SerializeToElement(payload);
+        }
+    }
+
+    private static NotFound<ProblemDetails> NotFoundProblem(string id) => TypedResults.NotFound(new ProblemDetails
+    {
+        Status = StatusCodes.Status404NotFound,
+        Title = "Session not found",
+        Detail = $"No session '{id}' exists, or it is not yours.",
+        Type = "https://tools.ietf.org/html/rfc9110#section-15.5.5",
+    });
+
+    internal static ProblemDetails ValidationProblem(Dictionary<string, string[]> errors) => new HttpValidationProblemDetails(errors)
+    {
+        Status = StatusCodes.Status400BadRequest,
+        Title = "The query is not valid",
+        Detail = string.Join(" ", errors.SelectMany(e => e.Value)),
+        Type = "https://tools.ietf.org/html/rfc9110#section-15.5.1",
+    };
+
+    internal static int ParseInt(IQueryCollection q, string name, int fallback, int min, int max, Dictionary<string, string[]> errors) =>
+        (int)ParseLong(q, name, fallback, min, max, errors);
+
+    internal static long ParseLong(IQueryCollection q, string name, long fallback, long min, long max, Dictionary<string, string[]> errors)
+    {
+        if (!q.TryGetValue(name, out var raw) || string.IsNullOrEmpty(raw))
+        {
+            return fallback;
+        }
+        if (raw.Count > 1 || !long.TryParse(raw, NumberStyles.None, CultureInfo.InvariantCulture, out var value) || value < min || value > max)
+        {
+            errors[name] = [$"'{name}' must be a whole number from {min} to {max}."];
+            return fallback;
+        }
+        return value;
+    }
+
+    internal static string? ParseChoice(IQueryCollection q, string name, IReadOnlyList<string> allowed, Dictionary<string, string[]> errors)
+    {
+        if (!q.TryGetValue(name, out var raw) || string.IsNullOrEmpty(raw))
+        {
+            return null;
+        }
+        if (raw.Count > 1 || !allowed.Contains(raw.ToString()))
+        {
+            errors[name] = [$"'{name}' must be one of: {string.Join(", ", allowed)}."];
+            return null;
+        }
+        return raw;
+    }
+
+    internal static DateTimeOffset? ParseTime(IQueryCollection q, string name, Dictionary<string, string[]> errors)
+    {
+        if (!q.TryGetValue(name, out var raw) || string.IsNullOrEmpty(raw))
+        {
+            return null;
+        }
+        if (raw.Count > 1 || !DateTimeOffset.TryParse(raw, CultureInfo.InvariantCulture,
+                DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var value))
+        {
+            errors[name] = [$"'{name}' must be an ISO 8601 date or time, for example 2026-11-22 or 2026-11-22T10:00:00Z."];
+            return null;
+        }
+        return value;
+    }
+}

@@ -1,0 +1,36 @@
+namespace Portal.Sessions;
+
+/// <summary>
+/// The spine of Portal: sessions and their event logs. Appending assigns the next <c>seq</c>, hands the event
+/// to the durable writer and publishes it to live subscribers; subscribing from a seq yields stored history,
+/// then the live tail, with no gap and no duplicate.
+/// </summary>
+public interface ISessionBus
+{
+    Task<SessionInfo> CreateSessionAsync(NewSession session, CancellationToken cancellationToken);
+
+    /// <summary>Appends an event; waits (never drops) when the durable writer's queue is full.</summary>
+    /// <exception cref="SessionNotFoundException">No session has this id.</exception>
+    ValueTask<SessionEvent> AppendAsync(string sessionId, NewSessionEvent newEvent, CancellationToken cancellationToken);
+
+    /// <summary>Every event with a seq above <paramref name="afterSeq"/>, in order, then live ones until cancelled.</summary>
+    /// <exception cref="SessionNotFoundException">No session has this id.</exception>
+    IAsyncEnumerable<SessionEvent> SubscribeAsync(string sessionId, long afterSeq, CancellationToken cancellationToken);
+
+    /// <summary>Up to <paramref name="limit"/> events with a seq above <paramref name="afterSeq"/>, in order, stored or still queued.</summary>
+    /// <exception cref="SessionNotFoundException">No session has this id.</exception>
+    Task<IReadOnlyList<SessionEvent>> ReadAsync(string sessionId, long afterSeq, int limit, CancellationToken cancellationToken);
+
+    /// <summary>The highest seq appended so far (0 for an empty log).</summary>
+    ValueTask<long> GetLastSeqAsync(string sessionId, CancellationToken cancellationToken);
+
+    /// <summary>Waits until every event appended to the session so far is in the database.</summary>
+    Task WaitUntilDurableAsync(string sessionId, CancellationToken cancellationToken);
+
+    Task SetStatusAsync(string sessionId, string status, CancellationToken cancellationToken);
+
+    Task SetTitleAsync(string sessionId, string title, CancellationToken cancellationToken);
+
+    /// <summary>Deletes a session and its events; later appends to it fail.</summary>
+    Task<bool> DeleteSessionAsync(string sessionId, CancellationToken cancellationToken);
+}

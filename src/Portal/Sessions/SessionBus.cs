@@ -1,0 +1,309 @@
+using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+using Portal.Sessions.Redaction;
+using Portal.Sessions.Storage;
+
+namespace Portal.Sessions;
+
+internal sealed partial class SessionBus(
+    IDbContextFactory<PortalDbContext> dbFactory,
+    DurableEventWriter writer,
+    IOptions<SessionsOptions> options,
+    TimeProvider time,
+    ILogger<SessionBus> logger) : ISessionBus
+{
+    private const int HistoryPageSize = 512;
+    private readonly ConcurrentDictionary<string, SessionState> _states = new(StringComparer.Ordinal);
+    private readonly SessionsOptions _options = options.Value;
+
+    public int LoadedSessionCount => _states.Count;
+
+    public async Task<SessionInfo> CreateSessionAsync(NewSession session, CancellationToken cancellationToken)
+    {
+        if (!SessionKinds.IsKnown(session.Kind))
+        {
+            throw new ArgumentException($"Unknown session kind '{session.Kind}'.", nameof(session));
+        }
+        var now = time.GetUtcNow();
+        var row = new SessionRow
+        {
+            Id = session.Id ?? SessionJson.NewId(),
+            Kind = session.Kind,
+            OwnerId = session.OwnerId,
+            Title = session.Title,
+            Agent = session.Agent,
+            CreatedAt = now,
+            LastActivityAt = now,
+            Status = SessionStatuses.Active,
+        };
+        await using (var db = await dbFactory.CreateDbContextAsync(cancellationToken))
+        {
+            db.Sessions.Add(row);
+            await db.SaveChangesAsync(cancellationToken);
+        }
+        _states[row.Id] = new SessionState(row.Id, row.Key, 0);
+        Log.SessionCreated(logger, row.Id, row.Kind);
+        return SessionStore.ToInfo(row);
+    }
+
+    public async ValueTask<SessionEvent> AppendAsync(string sessionId, NewSessionEvent newEvent, CancellationToken cancellationToken)
+    {
+        var original = newEvent.Payload;
+        var size = newEvent.Size ?? System.Text.Encoding.UTF8.GetByteCount(original);
+        var payload = StoredPayload.Limit(PayloadRedactor.Redact(original), _options.MaxStoredPayloadBytes);
+        while (true)
+        {
+            var state = await GetStateAsync(sessionId, cancellationToken);
+            lock (state.Gate)
+            {
+                if (state.Deleted)
+                {
+                    throw new SessionNotFoundException(sessionId);
+                }
+                if (!state.Retired)
+                {
+                    var appended = state.TryAppend(newEvent, payload, size, time.GetUtcNow(), writer.TryEnqueue);
+                    if (appended is not null)
+                    {
+                        return appended;
+                    }
+                }
+            }
+            if (!state.Retired)
+            {
+                // The writer's queue is full: wait for room rather than drop anything.
+                await writer.WaitForRoomAsync(cancellationToken);
+            }
+        }
+    }
+
+    public async IAsyncEnumerable<SessionEvent> SubscribeAsync(
+        string sessionId, long afterSeq, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var last = Math.Max(0, afterSeq);
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            var state = await GetStateAsync(sessionId, cancellationToken);
+            var subscriber = new SessionState.Subscriber(_options.SubscriberBuffer);
+            long liveFrom;
+            SessionEvent[] pending;
+            lock (state.Gate)
+            {
+                if (state.Deleted)
+                {
+                    yield break;
+                }
+                if (state.Retired)
+                {
+                    continue;
+                }
+                (liveFrom, pending) = state.Subscribe(subscriber, last);
+            }
+            try
+            {
+                // History: the store holds a gap-free prefix of the log; the pending snapshot covers the rest up to liveFrom.
+                while (last < liveFrom)
+                {
+                    var page = await ReadStoredAsync(state, last, liveFrom, HistoryPageSize, cancellationToken);
+                    foreach (var e in page)
+                    {
+                        yield return e;
+                        last = e.Seq;
+                    }
+                    if (page.Count < HistoryPageSize)
+                    {
+                        break;
+                    }
+                }
+                foreach (var e in pending)
+                {
+                    if (e.Seq > last && e.Seq <= liveFrom)
+                    {
+                        yield return e;
+                        last = e.Seq;
+                    }
+                }
+                // Live tail.
+                while (await subscriber.Reader.WaitToReadAsync(cancellationToken))
+                {
+                    while (subscriber.Reader.TryRead(out var e))
+                    {
+                        if (e.Seq > last)
+                        {
+                            yield return e;
+                            last = e.Seq;
+                        }
+                    }
+                }
+                if (!subscriber.Overflowed)
+                {
+                    yield break; // the session was deleted
+                }
+                Log.SubscriberCatchingUp(logger, sessionId, last);
+            }
+            finally
+            {
+                state.Unsubscribe(subscriber);
+            }
+        }
+    }
+
+    public async Task<IReadOnlyList<SessionEvent>> ReadAsync(string sessionId, long afterSeq, int limit, CancellationToken cancellationToken)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
+        var state = await GetStateAsync(sessionId, cancellationToken);
+        long upTo;
+        SessionEvent[] pending;
+        lock (state.Gate)
+        {
+            upTo = state.LastSeq;
+            pending = state.PendingAfter(afterSeq);
+        }
+        var events = await ReadStoredAsync(state, afterSeq, upTo, limit, cancellationToken);
+        var last = events.Count > 0 ? events[^1].Seq : afterSeq;
+        foreach (var e in pending)
+        {
+            if (events.Count >= limit)
+            {
+                break;
+            }
+            if (e.Seq > last && e.Seq <= upTo)
+            {
+                events.Add(e);
+                last = e.Seq;
+            }
+        }
+        return events;
+    }
+
+    public async ValueTask<long> GetLastSeqAsync(string sessionId, CancellationToken cancellationToken)
+    {
+        var state = await GetStateAsync(sessionId, cancellationToken);
+        lock (state.Gate)
+        {
+            return state.LastSeq;
+        }
+    }
+
+    public async Task WaitUntilDurableAsync(string sessionId, CancellationToken cancellationToken)
+    {
+        var state = await GetStateAsync(sessionId, cancellationToken);
+        await state.WaitUntilDurableAsync(cancellationToken);
+    }
+
+    public async Task SetStatusAsync(string sessionId, string status, CancellationToken cancellationToken)
+    {
+        if (!SessionStatuses.IsKnown(status))
+        {
+            throw new ArgumentException($"Unknown session status '{status}'.", nameof(status));
+        }
+        await UpdateRowAsync(sessionId, s => s.SetProperty(r => r.Status, status), cancellationToken);
+    }
+
+    public Task SetTitleAsync(string sessionId, string title, CancellationToken cancellationToken)
+    {
+        var trimmed = title.Trim();
+        if (trimmed.Length > 200)
+        {
+            trimmed = trimmed[..200];
+        }
+        return UpdateRowAsync(sessionId, s => s.SetProperty(r => r.Title, trimmed), cancellationToken);
+    }
+
+    public async Task<bool> DeleteSessionAsync(string sessionId, CancellationToken cancellationToken)
+    {
+        if (_states.TryRemove(sessionId, out var state))
+        {
+            lock (state.Gate)
+            {
+                state.MarkDeleted();
+            }
+        }
+        await using var db = await dbFactory.CreateDbContextAsync(cancellationToken);
+        var deleted = await db.Sessions.Where(s => s.Id == sessionId).ExecuteDeleteAsync(cancellationToken);
+        if (deleted > 0)
+        {
+            Log.SessionDeleted(logger, sessionId);
+        }
+        return deleted > 0;
+    }
+
+    /// <summary>Releases the in-memory state of idle sessions; called periodically by the writer's housekeeping.</summary>
+    public int RetireIdleStates()
+    {
+        var idleSince = time.GetUtcNow() - _options.IdleStateLifetime;
+        var retired = 0;
+        foreach (var (id, state) in _states)
+        {
+            lock (state.Gate)
+            {
+                if (state.TryRetire(idleSince))
+                {
+                    _states.TryRemove(new KeyValuePair<string, SessionState>(id, state));
+                    retired++;
+                }
+            }
+        }
+        return retired;
+    }
+
+    private async Task UpdateRowAsync(
+        string sessionId,
+        Action<Microsoft.EntityFrameworkCore.Query.UpdateSettersBuilder<SessionRow>> setters,
+        CancellationToken cancellationToken)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(cancellationToken);
+        var updated = await db.Sessions.Where(s => s.Id == sessionId).ExecuteUpdateAsync(setters, cancellationToken);
+        if (updated == 0)
+        {
+            throw new SessionNotFoundException(sessionId);
+        }
+    }
+
+    private async ValueTask<SessionState> GetStateAsync(string sessionId, CancellationToken cancellationToken)
+    {
+        if (_states.TryGetValue(sessionId, out var state))
+        {
+            return state;
+        }
+        if (!SessionJson.IsValidId(sessionId))
+        {
+            throw new SessionNotFoundException(sessionId);
+        }
+        await using var db = await dbFactory.CreateDbContextAsync(cancellationToken);
+        var row = await db.Sessions.AsNoTracking()
+            .Where(s => s.Id == sessionId)
+            .Select(s => new { s.Key, LastSeq = db.SessionEvents.Where(e => e.SessionKey == s.Key).Max(e => (long?)e.Seq) ?? 0 })
+            .SingleOrDefaultAsync(cancellationToken)
+            ?? throw new SessionNotFoundException(sessionId);
+        // Nothing can be appended to a session with no state, so the stored max seq is current; if another
+        // caller loaded it meanwhile, theirs wins and this copy is dropped.
+        return _states.GetOrAdd(sessionId, new SessionState(sessionId, row.Key, row.LastSeq));
+    }
+
+    private async Task<List<SessionEvent>> ReadStoredAsync(SessionState state, long after, long upTo, int limit, CancellationToken cancellationToken)
+    {
+        var (sessionId, sessionKey) = (state.Id, state.Key);
+        await using var db = await dbFactory.CreateDbContextAsync(cancellationToken);
+        return await db.SessionEvents.AsNoTracking()
+            .Where(e => e.SessionKey == sessionKey && e.Seq > after && e.Seq <= upTo)
+            .OrderBy(e => e.Seq)
+            .Take(limit)
+            .Select(e => new SessionEvent(sessionId, e.Seq, e.Time, e.Direction, e.Type, e.Actor, e.Payload, e.Size))
+            .ToListAsync(cancellationToken);
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(1, LogLevel.Debug, "Session {SessionId} created ({Kind})")]
+        public static partial void SessionCreated(ILogger logger, string sessionId, string kind);
+
+        [LoggerMessage(2, LogLevel.Information, "Session {SessionId} deleted")]
+        public static partial void SessionDeleted(ILogger logger, string sessionId);
+
+        [LoggerMessage(3, LogLevel.Debug, "A subscriber of session {SessionId} fell behind; catching up from the store after seq {Seq}")]
+        public static partial void SubscriberCatchingUp(ILogger logger, string sessionId, long seq);
+    }
+}

@@ -1,0 +1,91 @@
+using Microsoft.EntityFrameworkCore;
+using Portal.Sessions.Storage;
+
+namespace Portal.Sessions;
+
+/// <summary>Which sessions to list. Null filters match everything.</summary>
+public sealed record SessionQuery
+{
+    public int Page { get; init; } = 1;
+    public int PageSize { get; init; } = 50;
+    public string? Kind { get; init; }
+    public string? Status { get; init; }
+    public string? OwnerId { get; init; }
+    public string? Agent { get; init; }
+    /// <summary>Sessions active at or after this time.</summary>
+    public DateTimeOffset? From { get; init; }
+    /// <summary>Sessions created before this time.</summary>
+    public DateTimeOffset? To { get; init; }
+    /// <summary>Text contained in the title.</summary>
+    public string? TitleContains { get; init; }
+}
+
+public sealed record SessionPage(IReadOnlyList<SessionInfo> Items, int Page, int PageSize, int Total);
+
+/// <summary>Reads sessions for lists and detail views (newest activity first).</summary>
+public interface ISessionStore
+{
+    Task<SessionPage> ListAsync(SessionQuery query, CancellationToken cancellationToken);
+
+    Task<SessionInfo?> GetAsync(string sessionId, CancellationToken cancellationToken);
+}
+
+internal sealed class SessionStore(IDbContextFactory<PortalDbContext> dbFactory) : ISessionStore
+{
+    public async Task<SessionPage> ListAsync(SessionQuery query, CancellationToken cancellationToken)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(cancellationToken);
+        var sessions = db.Sessions.AsNoTracking();
+        if (query.Kind is not null)
+        {
+            sessions = sessions.Where(s => s.Kind == query.Kind);
+        }
+        if (query.Status is not null)
+        {
+            sessions = sessions.Where(s => s.Status == query.Status);
+        }
+        if (query.OwnerId is not null)
+        {
+            sessions = sessions.Where(s => s.OwnerId == query.OwnerId);
+        }
+        if (query.Agent is not null)
+        {
+            sessions = sessions.Where(s => s.Agent == query.Agent);
+        }
+        if (query.From is { } from)
+        {
+            sessions = sessions.Where(s => s.LastActivityAt >= from);
+        }
+        if (query.To is { } to)
+        {
+            sessions = sessions.Where(s => s.CreatedAt < to);
+        }
+        if (!string.IsNullOrWhiteSpace(query.TitleContains))
+        {
+            var text = query.TitleContains.Trim();
+            sessions = sessions.Where(s => s.Title != null && EF.Functions.Like(s.Title, "%" + EscapeLike(text) + "%", "\\"));
+        }
+        var total = await sessions.CountAsync(cancellationToken);
+        var rows = await sessions
+            .OrderByDescending(s => s.LastActivityAt).ThenByDescending(s => s.Key)
+            .Skip((query.Page - 1) * query.PageSize)
+            .Take(query.PageSize)
+            .ToListAsync(cancellationToken);
+        return new SessionPage(rows.ConvertAll(ToInfo), query.Page, query.PageSize, total);
+    }
+
+    public async Task<SessionInfo?> GetAsync(string sessionId, CancellationToken cancellationToken)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(cancellationToken);
+        var row = await db.Sessions.AsNoTracking().SingleOrDefaultAsync(s => s.Id == sessionId, cancellationToken);
+        return row is null ? null : ToInfo(row);
+    }
+
+    internal static SessionInfo ToInfo(SessionRow row) =>
+        new(row.Id, row.Kind, row.OwnerId, row.Title, row.Agent, row.CreatedAt, row.LastActivityAt, row.Status, row.EventCount);
+
+    private static string EscapeLike(string text) =>
+        text.Replace("\\", "\\\\", StringComparison.Ordinal)
+            .Replace("%", "\\%", StringComparison.Ordinal)
+            .Replace("_", "\\_", StringComparison.Ordinal);
+}

@@ -1,0 +1,32 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace Portal.Sessions;
+
+/// <summary>The session event log: where it is stored and how the durable writer behaves.</summary>
+public sealed class SessionsOptions
+{
+    public const string Section = "Portal:Sessions";
+
+    /// <summary>The SQLite database file; a relative path is taken from the working directory.</summary>
+    [Required]
+    public string DatabasePath { get; set; } = "data/portal.db";
+
+    /// <summary>Events waiting for the writer before appends wait (backpressure; nothing is dropped).</summary>
+    [Range(16, 10_000_000)]
+    public int WriterQueueCapacity { get; set; } = 65_536;
+
+    /// <summary>Most events written in one transaction.</summary>
+    [Range(1, 100_000)]
+    public int WriterMaxBatch { get; set; } = 4_096;
+
+    /// <summary>Largest payload stored as is; a bigger one is stored as a preview with its original size.</summary>
+    [Range(1_024, 64 * 1024 * 1024)]
+    public int MaxStoredPayloadBytes { get; set; } = 256 * 1024;
+
+    /// <summary>Live events buffered per subscriber before it is sent back to the store to catch up.</summary>
+    [Range(16, 1_000_000)]
+    public int SubscriberBuffer { get; set; } = 4_096;
+
+    /// <summary>In-memory state of a session with no subscribers and nothing pending is released after this idle time.</summary>
+    public TimeSpan IdleStateLifetime { get; set; } = TimeSpan.FromMinutes(5);
+}

@@ -1,0 +1,284 @@
+using System.Diagnostics;
+using System.Threading.Channels;
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Options;
+
+namespace Portal.Sessions.Storage;
+
+/// <summary>
+/// Writes appended events to SQLite in batched transactions, off the request path. Its queue is bounded: when it
+/// is full, appends wait (<see cref="WaitForRoomAsync"/>); nothing is ever dropped. A failed batch is retried with
+/// backoff until it commits, and the failure is reported through <see cref="Health"/>. Stopping the host drains
+/// the queue after the server has stopped accepting requests.
+/// </summary>
+internal sealed partial class DurableEventWriter : IHostedLifecycleService, IDisposable
+{
+    private static readonly TimeSpan HousekeepingInterval = TimeSpan.FromSeconds(30);
+    private readonly Channel<WriteItem> _queue;
+    private readonly SessionsOptions _options;
+    private readonly PortalDatabase _database;
+    private readonly TimeProvider _time;
+    private readonly ILogger<DurableEventWriter> _logger;
+    private readonly CancellationTokenSource _abort = new();
+    private readonly List<WriteItem> _batch = [];
+    private readonly Dictionary<SessionState, (long Seq, long Time)> _batchSessions = [];
+    private Task? _loop;
+    private long _lastHousekeeping;
+
+    public DurableEventWriter(IOptions<SessionsOptions> options, PortalDatabase database, TimeProvider time, ILogger<DurableEventWriter> logger)
+    {
+        _options = options.Value;
+        _database = database;
+        _time = time;
+        _logger = logger;
+        _queue = Channel.CreateBounded<WriteItem>(new BoundedChannelOptions(_options.WriterQueueCapacity)
+        {
+            SingleReader = true,
+            SingleWriter = false,
+            FullMode = BoundedChannelFullMode.Wait,
+        });
+    }
+
+    public WriterHealth Health { get; } = new();
+
+    /// <summary>Called by the bus's housekeeping between batches.</summary>
+    public Func<int>? Housekeeping { get; set; }
+
+    public int QueueDepth => _queue.Reader.Count;
+
+    /// <summary>Hands an event to the writer if there is room. Called under the session's lock, so events of a session arrive in seq order.</summary>
+    public bool TryEnqueue(SessionState state, SessionEvent appended) => _queue.Writer.TryWrite(new WriteItem(state, appended));
+
+    public async ValueTask WaitForRoomAsync(CancellationToken cancellationToken)
+    {
+        Health.RecordBackpressure();
+        if (!await _queue.Writer.WaitToWriteAsync(cancellationToken))
+        {
+            throw new InvalidOperationException("Portal is shutting down; the session log accepts no more events.");
+        }
+    }
+
+    public Task StartingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        _loop = Task.Factory.StartNew(RunAsync, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
+        return Task.CompletedTask;
+    }
+
+    public Task StartedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StoppingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    /// <summary>Runs after the server and the other services have stopped: everything appended until now gets written.</summary>
+    public async Task StoppedAsync(CancellationToken cancellationToken)
+    {
+        _queue.Writer.TryComplete();
+        if (_loop is null)
+        {
+            return;
+        }
+        var pending = QueueDepth;
+        try
+        {
+            await _loop.WaitAsync(cancellationToken);
+            Log.Flushed(_logger, pending);
+        }
+        catch (OperationCanceledException)
+        {
+            Log.FlushTimedOut(_logger, QueueDepth);
+            await _abort.CancelAsync();
+        }
+    }
+
+    public void Dispose() => _abort.Dispose();
+
+    private async Task RunAsync()
+    {
+        using var connection = _database.OpenConnection();
+        using var insert = connection.CreateCommand();
+        insert.CommandText =
+            "INSERT INTO SessionEvents (SessionKey, Seq, Time, Direction, Type, Actor, Payload, Size) " +
+            "VALUES ($k, $s, $t, $d, $y, $a, $p, $z)";
+        var pKey = insert.Parameters.Add("$k", SqliteType.Integer);
+        var pSeq = insert.Parameters.Add("$s", SqliteType.Integer);
+        var pTime = insert.Parameters.Add("$t", SqliteType.Integer);
+        var pDirection = insert.Parameters.Add("$d", SqliteType.Text);
+        var pType = insert.Parameters.Add("$y", SqliteType.Text);
+        var pActor = insert.Parameters.Add("$a", SqliteType.Text);
+        var pPayload = insert.Parameters.Add("$p", SqliteType.Text);
+        var pSize = insert.Parameters.Add("$z", SqliteType.Integer);
+        using var touch = connection.CreateCommand();
+        touch.CommandText =
+            "UPDATE Sessions SET EventCount = max(EventCount, $n), LastActivityAt = max(LastActivityAt, $t) WHERE Key = $k";
+        var tCount = touch.Parameters.Add("$n", SqliteType.Integer);
+        var tTime = touch.Parameters.Add("$t", SqliteType.Integer);
+        var tKey = touch.Parameters.Add("$k", SqliteType.Integer);
+
+        var reader = _queue.Reader;
+        while (await WaitToReadAsync(reader))
+        {
+            _batch.Clear();
+            while (_batch.Count < _options.WriterMaxBatch && reader.TryRead(out var item))
+            {
+                _batch.Add(item);
+            }
+            var attempt = 0;
+            while (true)
+            {
+                try
+                {
+                    WriteBatch();
+                    break;
+                }
+                catch (SqliteException ex) when (!_abort.IsCancellationRequested)
+                {
+                    attempt++;
+                    Health.RecordFailure(ex.Message);
+                    Log.BatchFailed(_logger, ex, _batch.Count, attempt);
+                    DropEventsOfDeletedSessions();
+                    var delay = TimeSpan.FromMilliseconds(Math.Min(5_000, 50 * Math.Pow(2, Math.Min(attempt, 10))));
+                    try
+                    {
+                        await Task.Delay(delay, _time, _abort.Token);
+                    }
+                    catch (OperationCanceledException)
+                    {
+                        return;
+                    }
+                }
+            }
+            foreach (var (state, last) in _batchSessions)
+            {
+                state.MarkDurable(last.Seq);
+            }
+            Health.RecordSuccess(_batch.Count);
+            RunHousekeeping();
+        }
+
+        void WriteBatch()
+        {
+            _batchSessions.Clear();
+            using var transaction = connection.BeginTransaction();
+            insert.Transaction = transaction;
+            touch.Transaction = transaction;
+            foreach (var (state, e) in _batch)
+            {
+                if (state.Deleted)
+                {
+                    continue;
+                }
+                pKey.Value = state.Key;
+                pSeq.Value = e.Seq;
+                pTime.Value = e.Time.ToUnixTimeMilliseconds();
+                pDirection.Value = e.Direction;
+                pType.Value = e.Type;
+                pActor.Value = e.Actor;
+                pPayload.Value = e.Payload;
+                pSize.Value = e.Size;
+                insert.ExecuteNonQuery();
+                _batchSessions[state] = (e.Seq, (long)pTime.Value);
+            }
+            foreach (var (state, last) in _batchSessions)
+            {
+                tKey.Value = state.Key;
+                tCount.Value = last.Seq;
+                tTime.Value = last.Time;
+                touch.ExecuteNonQuery();
+            }
+            transaction.Commit();
+        }
+
+        void DropEventsOfDeletedSessions()
+        {
+            // A session deleted while its events were queued makes the batch fail its foreign key; those events
+            // went with their session. Anything else stays in the batch and is retried.
+            var before = _batch.Count;
+            var gone = _batch.Select(i => i.State).Distinct()
+                .Where(s => s.Deleted || !PortalDatabase.SessionExists(connection, s.Key))
+                .ToHashSet();
+            _batch.RemoveAll(i => gone.Contains(i.State));
+            if (_batch.Count != before)
+            {
+                Log.DroppedForDeletedSessions(_logger, before - _batch.Count);
+            }
+        }
+    }
+
+    private async ValueTask<bool> WaitToReadAsync(ChannelReader<WriteItem> reader)
+    {
+        try
+        {
+            return await reader.WaitToReadAsync(_abort.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
+    }
+
+    private void RunHousekeeping()
+    {
+        var now = _time.GetTimestamp();
+        if (Housekeeping is null || _time.GetElapsedTime(_lastHousekeeping, now) < HousekeepingInterval)
+        {
+            return;
+        }
+        _lastHousekeeping = now;
+        Housekeeping();
+    }
+
+    private readonly record struct WriteItem(SessionState State, SessionEvent Event);
+
+    private static partial class Log
+    {
+        [LoggerMessage(1, LogLevel.Warning, "Writing {Count} events failed (attempt {Attempt}); retrying, nothing is dropped")]
+        public static partial void BatchFailed(ILogger logger, Exception exception, int count, int attempt);
+
+        [LoggerMessage(2, LogLevel.Information, "Session log flushed on shutdown ({Count} events were queued)")]
+        public static partial void Flushed(ILogger logger, int count);
+
+        [LoggerMessage(3, LogLevel.Error, "Shutdown timed out with {Count} events still queued")]
+        public static partial void FlushTimedOut(ILogger logger, int count);
+
+        [LoggerMessage(4, LogLevel.Information, "{Count} queued events belonged to sessions deleted meanwhile")]
+        public static partial void DroppedForDeletedSessions(ILogger logger, int count);
+    }
+}
+
+/// <summary>What the writer reports about itself: throughput, failures, backpressure.</summary>
+internal sealed class WriterHealth
+{
+    private long _written;
+    private long _batches;
+    private long _failures;
+    private long _backpressureWaits;
+    private long _lastSuccessTicks = Stopwatch.GetTimestamp();
+
+    public long EventsWritten => Interlocked.Read(ref _written);
+    public long Batches => Interlocked.Read(ref _batches);
+    public long Failures => Interlocked.Read(ref _failures);
+    public long BackpressureWaits => Interlocked.Read(ref _backpressureWaits);
+    public string? LastError { get; private set; }
+    /// <summary>True from a failed batch until the next one commits.</summary>
+    public bool Failing { get; private set; }
+
+    public void RecordSuccess(int count)
+    {
+        Interlocked.Add(ref _written, count);
+        Interlocked.Increment(ref _batches);
+        Interlocked.Exchange(ref _lastSuccessTicks, Stopwatch.GetTimestamp());
+        Failing = false;
+    }
+
+    public void RecordFailure(string error)
+    {
+        Interlocked.Increment(ref _failures);
+        LastError = error;
+        Failing = true;
+    }
+
+    public void RecordBackpressure() => Interlocked.Increment(ref _backpressureWaits);
+}

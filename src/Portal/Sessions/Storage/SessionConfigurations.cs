@@ -1,0 +1,54 @@
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Metadata.Builders;
+using Microsoft.EntityFrameworkCore.Storage.ValueConversion;
+
+namespace Portal.Sessions.Storage;
+
+internal sealed class SessionRowConfiguration : IEntityTypeConfiguration<SessionRow>
+{
+    public void Configure(EntityTypeBuilder<SessionRow> builder)
+    {
+        builder.ToTable("Sessions");
+        builder.HasKey(s => s.Key);
+        builder.Property(s => s.Key).ValueGeneratedOnAdd();
+        builder.Property(s => s.Id).HasMaxLength(64).IsRequired();
+        builder.Property(s => s.Kind).HasMaxLength(16);
+        builder.Property(s => s.OwnerId).HasMaxLength(450);
+        builder.Property(s => s.Title).HasMaxLength(200);
+        builder.Property(s => s.Agent).HasMaxLength(100);
+        builder.Property(s => s.Status).HasMaxLength(16);
+        builder.Property(s => s.CreatedAt).HasConversion(UnixMillisecondsConverter.Instance);
+        builder.Property(s => s.LastActivityAt).HasConversion(UnixMillisecondsConverter.Instance);
+
+        builder.HasIndex(s => s.Id).IsUnique();
+        builder.HasIndex(s => s.LastActivityAt);
+        builder.HasIndex(s => new { s.OwnerId, s.LastActivityAt });
+        builder.HasIndex(s => new { s.Kind, s.LastActivityAt });
+        builder.HasIndex(s => s.Status);
+    }
+}
+
+internal sealed class SessionEventRowConfiguration : IEntityTypeConfiguration<SessionEventRow>
+{
+    public void Configure(EntityTypeBuilder<SessionEventRow> builder)
+    {
+        builder.ToTable("SessionEvents");
+        builder.HasKey(e => e.Id);
+        builder.Property(e => e.Id).ValueGeneratedOnAdd();
+        builder.Property(e => e.Time).HasConversion(UnixMillisecondsConverter.Instance);
+        builder.Property(e => e.Direction).HasMaxLength(8);
+        builder.Property(e => e.Type).HasMaxLength(64);
+        builder.Property(e => e.Actor).HasMaxLength(16);
+
+        builder.HasOne<SessionRow>().WithMany().HasForeignKey(e => e.SessionKey).OnDelete(DeleteBehavior.Cascade);
+        builder.HasIndex(e => new { e.SessionKey, e.Seq }).IsUnique();
+    }
+}
+
+/// <summary>Times are stored as Unix milliseconds: compact, sortable, and comparable in SQL.</summary>
+internal sealed class UnixMillisecondsConverter() : ValueConverter<DateTimeOffset, long>(
+    v => v.ToUnixTimeMilliseconds(),
+    v => DateTimeOffset.FromUnixTimeMilliseconds(v))
+{
+    public static readonly UnixMillisecondsConverter Instance = new();
+}
