@@ -25,11 +25,11 @@ public static class SessionApi
     }
 
     public sealed record SessionDto(
-        string Id, string Kind, string? Owner, string? Title, string? Agent,
+        string Id, string Kind, string? Owner, string? OwnerName, string? Title, string? Agent,
         DateTimeOffset Created, DateTimeOffset LastActivity, string Status, long EventCount)
     {
         public static SessionDto From(SessionInfo s) =>
-            new(s.Id, s.Kind, s.OwnerId, s.Title, s.Agent, s.CreatedAt, s.LastActivityAt, s.Status, s.EventCount);
+            new(s.Id, s.Kind, s.OwnerId, s.OwnerName, s.Title, s.Agent, s.CreatedAt, s.LastActivityAt, s.Status, s.EventCount);
     }
 
     public sealed record SessionListDto(IReadOnlyList<SessionDto> Items, int Page, int PageSize, int Total);
@@ -56,8 +56,12 @@ public static class SessionApi
         }
         if (!user.IsAdmin())
         {
-            // A user's list is their own, whatever owner they ask for.
-            owner = owner is null || owner == user.UserId() ? user.UserId() : "\0nobody";
+            // A user's list holds their own sessions only; asking for someone else's gets an empty page.
+            if (!string.IsNullOrEmpty(owner) && owner != user.UserId())
+            {
+                return TypedResults.Ok(new SessionListDto([], page, pageSize, 0));
+            }
+            owner = user.UserId();
         }
         var result = await store.ListAsync(new SessionQuery
         {

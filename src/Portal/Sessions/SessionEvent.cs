@@ -37,7 +37,8 @@ public sealed record SessionInfo(
     DateTimeOffset CreatedAt,
     DateTimeOffset LastActivityAt,
     string Status,
-    long EventCount);
+    long EventCount,
+    string? OwnerName = null);
 
 /// <summary>Thrown when a session id names no session (or one the caller may not see).</summary>
 public sealed class SessionNotFoundException(string sessionId)

@@ -66,23 +66,31 @@ internal sealed class SessionStore(IDbContextFactory<PortalDbContext> dbFactory)
             sessions = sessions.Where(s => s.Title != null && EF.Functions.Like(s.Title, "%" + EscapeLike(text) + "%", "\\"));
         }
         var total = await sessions.CountAsync(cancellationToken);
-        var rows = await sessions
+        var page = sessions
             .OrderByDescending(s => s.LastActivityAt).ThenByDescending(s => s.Key)
             .Skip((query.Page - 1) * query.PageSize)
-            .Take(query.PageSize)
-            .ToListAsync(cancellationToken);
-        return new SessionPage(rows.ConvertAll(ToInfo), query.Page, query.PageSize, total);
+            .Take(query.PageSize);
+        var rows = await WithOwnerNames(db, page).ToListAsync(cancellationToken);
+        return new SessionPage(rows.ConvertAll(r => ToInfo(r.Session, r.OwnerName)), query.Page, query.PageSize, total);
     }
 
     public async Task<SessionInfo?> GetAsync(string sessionId, CancellationToken cancellationToken)
     {
         await using var db = await dbFactory.CreateDbContextAsync(cancellationToken);
-        var row = await db.Sessions.AsNoTracking().SingleOrDefaultAsync(s => s.Id == sessionId, cancellationToken);
-        return row is null ? null : ToInfo(row);
+        var row = await WithOwnerNames(db, db.Sessions.AsNoTracking().Where(s => s.Id == sessionId)).SingleOrDefaultAsync(cancellationToken);
+        return row is null ? null : ToInfo(row.Session, row.OwnerName);
     }
 
-    internal static SessionInfo ToInfo(SessionRow row) =>
-        new(row.Id, row.Kind, row.OwnerId, row.Title, row.Agent, row.CreatedAt, row.LastActivityAt, row.Status, row.EventCount);
+    internal static SessionInfo ToInfo(SessionRow row, string? ownerName = null) =>
+        new(row.Id, row.Kind, row.OwnerId, row.Title, row.Agent, row.CreatedAt, row.LastActivityAt, row.Status, row.EventCount, ownerName);
+
+    private static IQueryable<OwnedRow> WithOwnerNames(PortalDbContext db, IQueryable<SessionRow> sessions) =>
+        from s in sessions
+        join u in db.Users on s.OwnerId equals u.Id into owners
+        from u in owners.DefaultIfEmpty()
+        select new OwnedRow(s, u == null ? null : u.UserName);
+
+    private sealed record OwnedRow(SessionRow Session, string? OwnerName);
 
     private static string EscapeLike(string text) =>
         text.Replace("\\", "\\\\", StringComparison.Ordinal)

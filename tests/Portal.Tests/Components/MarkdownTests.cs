@@ -1,0 +1,60 @@
+using AngleSharp.Html.Parser;
+using Portal.Components.Chat;
+
+namespace Portal.Tests.Components;
+
+public sealed class MarkdownTests
+{
+    private static readonly HtmlParser Parser = new();
+
+    [Fact]
+    public void ToHtml_ScriptTag_IsRenderedAsText()
+    {
+        var html = Markdown.ToHtml("Hello <script>alert('x')</script> world");
+        var document = Parser.ParseDocument(html);
+
+        Assert.Empty(document.QuerySelectorAll("script"));
+        Assert.Contains("<script>alert('x')</script>", document.Body!.TextContent, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void ToHtml_ImageWithOnError_IsRenderedAsText()
+    {
+        var document = Parser.ParseDocument(Markdown.ToHtml("<img src=x onerror=alert(1)>"));
+
+        Assert.Empty(document.QuerySelectorAll("img"));
+        Assert.DoesNotContain(document.All, e => e.Attributes.Any(a => a.Name.StartsWith("on", StringComparison.OrdinalIgnoreCase)));
+    }
+
+    [Theory]
+    [InlineData("[click](javascript:alert(1))")]
+    [InlineData("[click](JavaScript:alert(1))")]
+    [InlineData("[click](data:text/html;base64,PHNjcmlwdD4=)")]
+    [InlineData("[click](vbscript:msgbox)")]
+    public void ToHtml_DangerousLinkSchemes_AreNeutralised(string markdown)
+    {
+        var document = Parser.ParseDocument(Markdown.ToHtml(markdown));
+
+        Assert.All(document.QuerySelectorAll("a"), a => Assert.Equal("#", a.GetAttribute("href")));
+    }
+
+    [Theory]
+    [InlineData("[docs](https://example.com/a?b=c)", "https://example.com/a?b=c")]
+    [InlineData("[mail](mailto:someone@example.com)", "mailto:someone@example.com")]
+    [InlineData("[here](/c/abc)", "/c/abc")]
+    public void ToHtml_OrdinaryLinks_AreKept(string markdown, string href)
+    {
+        var document = Parser.ParseDocument(Markdown.ToHtml(markdown));
+
+        Assert.Equal(href, document.QuerySelector("a")!.GetAttribute("href"));
+    }
+
+    [Fact]
+    public void ToHtml_CodeAndEmphasis_AreRendered()
+    {
+        var document = Parser.ParseDocument(Markdown.ToHtml("**bold** and `code`\n\n```\nls -la\n```"));
+
+        Assert.Equal("bold", document.QuerySelector("strong")!.TextContent);
+        Assert.Equal("ls -la\n", document.QuerySelector("pre code")!.TextContent);
+    }
+}
