@@ -78,14 +78,14 @@ public static class SessionApi
         return TypedResults.Ok(new SessionListDto(result.Items.Select(SessionDto.From).ToList(), result.Page, result.PageSize, result.Total));
     }
 
-    internal static async Task<Results<Ok<SessionDto>, NotFound<ProblemDetails>>> GetSession(
+    internal static async Task<Results<Ok<SessionDto>, ProblemHttpResult>> GetSession(
         string id, ClaimsPrincipal user, ISessionStore store, CancellationToken cancellationToken)
     {
         var session = await FindVisibleAsync(id, user, store, cancellationToken);
         return session is null ? NotFoundProblem(id) : TypedResults.Ok(SessionDto.From(session));
     }
 
-    internal static async Task<Results<Ok<EventListDto>, NotFound<ProblemDetails>, ProblemHttpResult>> GetEvents(
+    internal static async Task<Results<Ok<EventListDto>, ProblemHttpResult>> GetEvents(
         string id, HttpRequest request, ClaimsPrincipal user, ISessionStore store, ISessionBus bus, CancellationToken cancellationToken)
     {
         var errors = new Dictionary<string, string[]>();
@@ -106,7 +106,7 @@ public static class SessionApi
         return TypedResults.Ok(new EventListDto(id, page, page.Count > 0 ? page[^1].Seq : after, more));
     }
 
-    internal static async Task<Results<EmptyHttpResult, NotFound<ProblemDetails>>> ExportSession(
+    internal static async Task<Results<EmptyHttpResult, ProblemHttpResult>> ExportSession(
         string id, HttpContext context, ClaimsPrincipal user, ISessionStore store, ISessionBus bus, CancellationToken cancellationToken)
     {
         var session = await FindVisibleAsync(id, user, store, cancellationToken);
@@ -116,7 +116,7 @@ public static class SessionApi
         }
         context.Response.ContentType = "application/x-ndjson; charset=utf-8";
         context.Response.Headers.ContentDisposition = $"attachment; filename=\"{session.Id}.jsonl\"";
-        await SessionLogExporter.WriteAsync(bus, id, context.Response.Body, cancellationToken);
+        await SessionLogExporter.WriteAsync(bus, id, context.Response.BodyWriter, cancellationToken);
         return TypedResults.Empty;
     }
 
@@ -143,13 +143,10 @@ public static class SessionApi
         }
     }
 
-    private static NotFound<ProblemDetails> NotFoundProblem(string id) => TypedResults.NotFound(new ProblemDetails
-    {
-        Status = StatusCodes.Status404NotFound,
-        Title = "Session not found",
-        Detail = $"No session '{id}' exists, or it is not yours.",
-        Type = "https://tools.ietf.org/html/rfc9110#section-15.5.5",
-    });
+    private static ProblemHttpResult NotFoundProblem(string id) => TypedResults.Problem(
+        statusCode: StatusCodes.Status404NotFound,
+        title: "Session not found",
+        detail: $"No session '{id}' exists, or it is not yours.");
 
     internal static ProblemDetails ValidationProblem(Dictionary<string, string[]> errors) => new HttpValidationProblemDetails(errors)
     {

@@ -1,4 +1,6 @@
+using System.Buffers;
 using System.Globalization;
+using System.IO.Pipelines;
 using System.Text.Json;
 
 namespace Portal.Sessions.Export;
@@ -14,9 +16,9 @@ internal static class SessionLogExporter
 {
     private const int PageSize = 1_000;
 
-    public static async Task WriteAsync(ISessionBus bus, string sessionId, Stream output, CancellationToken cancellationToken)
+    public static async Task WriteAsync(ISessionBus bus, string sessionId, PipeWriter output, CancellationToken cancellationToken)
     {
-        await using var json = new Utf8JsonWriter(output, new JsonWriterOptions { Indented = false, SkipValidation = false });
+        await using var json = new Utf8JsonWriter(output);
         long after = 0;
         while (true)
         {
@@ -24,17 +26,18 @@ internal static class SessionLogExporter
             foreach (var e in page)
             {
                 WriteLine(json, e);
-                await json.FlushAsync(cancellationToken);
-                output.WriteByte((byte)'\n');
+                json.Flush();
+                output.Write("\n"u8);
                 json.Reset();
                 after = e.Seq;
             }
+            // One flush per page streams large exports without holding them in memory.
+            await output.FlushAsync(cancellationToken);
             if (page.Count < PageSize)
             {
                 break;
             }
         }
-        await output.FlushAsync(cancellationToken);
     }
 
     internal static void WriteLine(Utf8JsonWriter json, SessionEvent e)

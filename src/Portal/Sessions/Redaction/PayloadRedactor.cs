@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
@@ -30,7 +31,7 @@ internal static partial class PayloadRedactor
 
     public static string Redact(string payload)
     {
-        if (payload.AsSpan().IndexOfAny(Triggers) < 0)
+        if (payload.AsSpan().IndexOfAny(Triggers) < 0 || !MayHoldSecrets(payload))
         {
             return payload;
         }
@@ -44,6 +45,61 @@ internal static partial class PayloadRedactor
             return ScrubText(payload); // not JSON: scrub token-shaped text in place
         }
         return Walk(root, out var replacement) ? (replacement ?? root)?.ToJsonString() ?? "null" : payload;
+    }
+
+    /// <summary>
+    /// A scan without building a document: true when a property is credential-named, a string is token-shaped, or
+    /// the payload is not JSON (then the text scrub decides). Most payloads that merely mention "token" or "key"
+    /// stop here.
+    /// </summary>
+    private static bool MayHoldSecrets(string payload)
+    {
+        byte[]? rentedBytes = null;
+        char[]? rentedChars = null;
+        var maxBytes = Encoding.UTF8.GetMaxByteCount(payload.Length);
+        var bytes = maxBytes <= 2048 ? stackalloc byte[maxBytes] : (rentedBytes = ArrayPool<byte>.Shared.Rent(maxBytes));
+        try
+        {
+            var reader = new Utf8JsonReader(bytes[..Encoding.UTF8.GetBytes(payload, bytes)]);
+            Span<char> text = stackalloc char[256];
+            while (reader.Read())
+            {
+                if (reader.TokenType is not (JsonTokenType.PropertyName or JsonTokenType.String))
+                {
+                    continue;
+                }
+                var length = reader.HasValueSequence ? (int)reader.ValueSequence.Length : reader.ValueSpan.Length;
+                if (length > text.Length)
+                {
+                    if (rentedChars is not null)
+                    {
+                        ArrayPool<char>.Shared.Return(rentedChars);
+                    }
+                    text = rentedChars = ArrayPool<char>.Shared.Rent(length);
+                }
+                var value = text[..reader.CopyString(text)];
+                if (IsSecretKey(value) || (reader.TokenType == JsonTokenType.String && value.IndexOfAny(Triggers) >= 0 && TokenPattern().IsMatch(value)))
+                {
+                    return true;
+                }
+            }
+            return false;
+        }
+        catch (JsonException)
+        {
+            return true;
+        }
+        finally
+        {
+            if (rentedBytes is not null)
+            {
+                ArrayPool<byte>.Shared.Return(rentedBytes);
+            }
+            if (rentedChars is not null)
+            {
+                ArrayPool<char>.Shared.Return(rentedChars);
+            }
+        }
     }
 
     /// <summary>Redacts in place; returns true when something changed. A string root is returned through <paramref name="replacement"/>.</summary>
@@ -108,7 +164,7 @@ internal static partial class PayloadRedactor
         }
     }
 
-    internal static bool IsSecretKey(string name)
+    internal static bool IsSecretKey(ReadOnlySpan<char> name)
     {
         if (name.Length is 0 or > 40)
         {

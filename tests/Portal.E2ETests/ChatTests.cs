@@ -1,0 +1,75 @@
+using Microsoft.Playwright;
+using Portal.Testing;
+
+namespace Portal.E2ETests;
+
+public sealed class ChatTests(BrowserFixture browser)
+{
+    private static Dictionary<string, string?> SlowStream => new() { ["Portal:OfflineAgent:TokenDelay"] = "00:00:00.040" };
+
+    [Fact]
+    public async Task Chat_SendAMessage_TheReplyStreamsInAndSurvivesARefresh()
+    {
+        await using var server = await PortalTestServer.StartAsync(SlowStream);
+        await server.CreateUserAsync("alice@portal.test");
+        var page = await PortalPage.SignInAsync(browser.Browser, server, "alice@portal.test");
+        await PortalPage.ScreenshotAsync(page, "01-chat-empty");
+
+        await PortalPage.SendAsync(page, "Hello Portal, what can you do?");
+
+        var reply = page.Locator("[data-testid=message-assistant]");
+        await reply.And(page.Locator("[aria-busy=true]")).WaitForAsync();
+        var partial = await reply.InnerTextAsync();
+        await PortalPage.ScreenshotAsync(page, "02-chat-streaming");
+        await reply.And(page.Locator("[aria-busy=false]")).WaitForAsync();
+        var complete = await reply.InnerTextAsync();
+        await PortalPage.ScreenshotAsync(page, "03-chat-reply");
+
+        Assert.True(partial.Length < complete.Length, $"The reply grew while streaming ({partial.Length} then {complete.Length} characters).");
+        Assert.Contains("Offline agent", complete, StringComparison.Ordinal);
+        Assert.Contains("Hello Portal, what can you do?", complete, StringComparison.Ordinal);
+        Assert.Contains("/c/", page.Url, StringComparison.Ordinal);
+        await Assertions.Expect(page.GetByTestId("conversation-list")).ToContainTextAsync("Hello Portal, what can you do?");
+
+        await page.ReloadAsync();
+        await PortalPage.WaitForInteractiveAsync(page);
+        await Assertions.Expect(page.Locator("[data-testid=message-user]")).ToHaveTextAsync(new System.Text.RegularExpressions.Regex("Hello Portal, what can you do\\?"));
+        Assert.Equal(complete, await page.Locator("[data-testid=message-assistant]").InnerTextAsync());
+        await PortalPage.ScreenshotAsync(page, "04-chat-after-refresh");
+    }
+
+    [Fact]
+    public async Task Chat_ReplyQuotingScriptAndImageTags_RendersThemAsText()
+    {
+        await using var server = await PortalTestServer.StartAsync();
+        await server.CreateUserAsync("alice@portal.test");
+        var page = await PortalPage.SignInAsync(browser.Browser, server, "alice@portal.test");
+
+        await PortalPage.SendAsync(page, "<script>window.__xss = 1</script> <img src=x onerror=\"window.__xss = 2\">");
+        var reply = page.Locator("[data-testid=message-assistant][aria-busy=false]");
+        await reply.WaitForAsync();
+
+        Assert.Contains("<script>window.__xss = 1</script>", await reply.InnerTextAsync(), StringComparison.Ordinal);
+        Assert.Equal(0, await page.Locator(".chat-message-body script, .chat-message-body img").CountAsync());
+        Assert.True(await page.EvaluateAsync<bool>("() => window.__xss === undefined"));
+    }
+
+    [Fact]
+    public async Task Chat_AnotherUsersConversationByUrl_IsNotShown()
+    {
+        await using var server = await PortalTestServer.StartAsync();
+        await server.CreateUserAsync("alice@portal.test");
+        await server.CreateUserAsync("bob@portal.test");
+        var alice = await PortalPage.SignInAsync(browser.Browser, server, "alice@portal.test");
+        await PortalPage.SendAsync(alice, "alice's private note");
+        await alice.Locator("[data-testid=message-assistant][aria-busy=false]").WaitForAsync();
+        var url = alice.Url;
+
+        var bob = await PortalPage.SignInAsync(browser.Browser, server, "bob@portal.test");
+        await bob.GotoAsync(url);
+
+        await Assertions.Expect(bob.GetByRole(AriaRole.Heading, new() { Name = "Conversation not found" })).ToBeVisibleAsync();
+        Assert.DoesNotContain("alice's private note", await bob.ContentAsync(), StringComparison.Ordinal);
+        await PortalPage.ScreenshotAsync(bob, "05-other-users-conversation");
+    }
+}
