@@ -11,6 +11,7 @@ public static class AgentsServiceCollectionExtensions
         builder.Services.AddOptions<OfflineAgentOptions>().BindConfiguration(OfflineAgentOptions.Section);
         builder.Services.AddSingleton<OfflineAgent>();
         builder.Services.AddSingleton<ChatService>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<ChatService>());
         return builder;
     }
 }

@@ -7,26 +7,41 @@ using Portal.Sessions.Storage;
 
 namespace Portal.Sessions;
 
-internal sealed partial class SessionBus(
-    IDbContextFactory<PortalDbContext> dbFactory,
-    DurableEventWriter writer,
-    IOptions<SessionsOptions> options,
-    TimeProvider time,
-    ILogger<SessionBus> logger) : ISessionBus
+internal sealed partial class SessionBus : ISessionBus
 {
     private const int HistoryPageSize = 512;
     private readonly ConcurrentDictionary<string, SessionState> _states = new(StringComparer.Ordinal);
-    private readonly SessionsOptions _options = options.Value;
+    private readonly IDbContextFactory<PortalDbContext> _dbFactory;
+    private readonly DurableEventWriter _writer;
+    private readonly TimeProvider _time;
+    private readonly ILogger<SessionBus> _logger;
+    private readonly SessionsOptions _options;
+
+    public SessionBus(
+        IDbContextFactory<PortalDbContext> dbFactory,
+        DurableEventWriter writer,
+        IOptions<SessionsOptions> options,
+        TimeProvider time,
+        ILogger<SessionBus> logger)
+    {
+        _dbFactory = dbFactory;
+        _writer = writer;
+        _time = time;
+        _logger = logger;
+        _options = options.Value;
+        // Between batches the writer lets the bus release the memory of sessions nobody is using.
+        writer.Housekeeping = RetireIdleStates;
+    }
 
     public int LoadedSessionCount => _states.Count;
 
     public async Task<SessionInfo> CreateSessionAsync(NewSession session, CancellationToken cancellationToken)
     {
-        if (!SessionKinds.IsKnown(session.Kind))
+        if (!SessionKinds.IsKnown(session.Kind) || !SessionStatuses.IsKnown(session.Status))
         {
-            throw new ArgumentException($"Unknown session kind '{session.Kind}'.", nameof(session));
+            throw new ArgumentException($"Unknown session kind '{session.Kind}' or status '{session.Status}'.", nameof(session));
         }
-        var now = time.GetUtcNow();
+        var now = _time.GetUtcNow();
         var row = new SessionRow
         {
             Id = session.Id ?? SessionJson.NewId(),
@@ -36,15 +51,15 @@ internal sealed partial class SessionBus(
             Agent = session.Agent,
             CreatedAt = now,
             LastActivityAt = now,
-            Status = SessionStatuses.Active,
+            Status = session.Status,
         };
-        await using (var db = await dbFactory.CreateDbContextAsync(cancellationToken))
+        await using (var db = await _dbFactory.CreateDbContextAsync(cancellationToken))
         {
             db.Sessions.Add(row);
             await db.SaveChangesAsync(cancellationToken);
         }
         _states[row.Id] = new SessionState(row.Id, row.Key, 0);
-        Log.SessionCreated(logger, row.Id, row.Kind);
+        Log.SessionCreated(_logger, row.Id, row.Kind);
         return SessionStore.ToInfo(row);
     }
 
@@ -64,7 +79,7 @@ internal sealed partial class SessionBus(
                 }
                 if (!state.Retired)
                 {
-                    var appended = state.TryAppend(newEvent, payload, size, time.GetUtcNow(), writer.TryEnqueue);
+                    var appended = state.TryAppend(newEvent, payload, size, _time.GetUtcNow(), _writer.TryEnqueue);
                     if (appended is not null)
                     {
                         return appended;
@@ -74,7 +89,7 @@ internal sealed partial class SessionBus(
             if (!state.Retired)
             {
                 // The writer's queue is full: wait for room rather than drop anything.
-                await writer.WaitForRoomAsync(cancellationToken);
+                await _writer.WaitForRoomAsync(cancellationToken);
             }
         }
     }
@@ -141,7 +156,7 @@ internal sealed partial class SessionBus(
                 {
                     yield break; // the session was deleted
                 }
-                Log.SubscriberCatchingUp(logger, sessionId, last);
+                Log.SubscriberCatchingUp(_logger, sessionId, last);
             }
             finally
             {
@@ -221,11 +236,11 @@ internal sealed partial class SessionBus(
                 state.MarkDeleted();
             }
         }
-        await using var db = await dbFactory.CreateDbContextAsync(cancellationToken);
+        await using var db = await _dbFactory.CreateDbContextAsync(cancellationToken);
         var deleted = await db.Sessions.Where(s => s.Id == sessionId).ExecuteDeleteAsync(cancellationToken);
         if (deleted > 0)
         {
-            Log.SessionDeleted(logger, sessionId);
+            Log.SessionDeleted(_logger, sessionId);
         }
         return deleted > 0;
     }
@@ -233,7 +248,7 @@ internal sealed partial class SessionBus(
     /// <summary>Releases the in-memory state of idle sessions; called periodically by the writer's housekeeping.</summary>
     public int RetireIdleStates()
     {
-        var idleSince = time.GetUtcNow() - _options.IdleStateLifetime;
+        var idleSince = _time.GetUtcNow() - _options.IdleStateLifetime;
         var retired = 0;
         foreach (var (id, state) in _states)
         {
@@ -254,7 +269,7 @@ internal sealed partial class SessionBus(
         Action<Microsoft.EntityFrameworkCore.Query.UpdateSettersBuilder<SessionRow>> setters,
         CancellationToken cancellationToken)
     {
-        await using var db = await dbFactory.CreateDbContextAsync(cancellationToken);
+        await using var db = await _dbFactory.CreateDbContextAsync(cancellationToken);
         var updated = await db.Sessions.Where(s => s.Id == sessionId).ExecuteUpdateAsync(setters, cancellationToken);
         if (updated == 0)
         {
@@ -272,7 +287,7 @@ internal sealed partial class SessionBus(
         {
             throw new SessionNotFoundException(sessionId);
         }
-        await using var db = await dbFactory.CreateDbContextAsync(cancellationToken);
+        await using var db = await _dbFactory.CreateDbContextAsync(cancellationToken);
         var row = await db.Sessions.AsNoTracking()
             .Where(s => s.Id == sessionId)
             .Select(s => new { s.Key, LastSeq = db.SessionEvents.Where(e => e.SessionKey == s.Key).Max(e => (long?)e.Seq) ?? 0 })
@@ -286,7 +301,7 @@ internal sealed partial class SessionBus(
     private async Task<List<SessionEvent>> ReadStoredAsync(SessionState state, long after, long upTo, int limit, CancellationToken cancellationToken)
     {
         var (sessionId, sessionKey) = (state.Id, state.Key);
-        await using var db = await dbFactory.CreateDbContextAsync(cancellationToken);
+        await using var db = await _dbFactory.CreateDbContextAsync(cancellationToken);
         return await db.SessionEvents.AsNoTracking()
             .Where(e => e.SessionKey == sessionKey && e.Seq > after && e.Seq <= upTo)
             .OrderBy(e => e.Seq)

@@ -25,7 +25,8 @@ public sealed record SessionEvent(
     int Size);
 
 /// <summary>What a new session starts with.</summary>
-public sealed record NewSession(string Kind, string? OwnerId, string? Title = null, string? Agent = null, string? Id = null);
+public sealed record NewSession(string Kind, string? OwnerId, string? Title = null, string? Agent = null, string? Id = null,
+    string Status = SessionStatuses.Active);
 
 /// <summary>A session as listed and shown.</summary>
 public sealed record SessionInfo(

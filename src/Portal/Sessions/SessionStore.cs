@@ -28,6 +28,9 @@ public interface ISessionStore
     Task<SessionPage> ListAsync(SessionQuery query, CancellationToken cancellationToken);
 
     Task<SessionInfo?> GetAsync(string sessionId, CancellationToken cancellationToken);
+
+    /// <summary>The stored event of one of <paramref name="types"/> with the highest seq, if any.</summary>
+    Task<SessionEvent?> FindLastEventAsync(string sessionId, IReadOnlyCollection<string> types, CancellationToken cancellationToken);
 }
 
 internal sealed class SessionStore(IDbContextFactory<PortalDbContext> dbFactory) : ISessionStore
@@ -79,6 +82,22 @@ internal sealed class SessionStore(IDbContextFactory<PortalDbContext> dbFactory)
         await using var db = await dbFactory.CreateDbContextAsync(cancellationToken);
         var row = await WithOwnerNames(db, db.Sessions.AsNoTracking().Where(s => s.Id == sessionId)).SingleOrDefaultAsync(cancellationToken);
         return row is null ? null : ToInfo(row.Session, row.OwnerName);
+    }
+
+    public async Task<SessionEvent?> FindLastEventAsync(string sessionId, IReadOnlyCollection<string> types, CancellationToken cancellationToken)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(cancellationToken);
+        var key = await db.Sessions.Where(s => s.Id == sessionId).Select(s => (long?)s.Key).SingleOrDefaultAsync(cancellationToken);
+        if (key is null)
+        {
+            return null;
+        }
+        // Walks the session's (SessionKey, Seq) index backwards from its newest event.
+        return await db.SessionEvents.AsNoTracking()
+            .Where(e => e.SessionKey == key && types.Contains(e.Type))
+            .OrderByDescending(e => e.Seq)
+            .Select(e => new SessionEvent(sessionId, e.Seq, e.Time, e.Direction, e.Type, e.Actor, e.Payload, e.Size))
+            .FirstOrDefaultAsync(cancellationToken);
     }
 
     internal static SessionInfo ToInfo(SessionRow row, string? ownerName = null) =>

@@ -16,12 +16,16 @@ public static class SessionKinds
 
 public static class SessionStatuses
 {
+    /// <summary>Something is live: a connection is open or an agent run is in progress.</summary>
     public const string Active = "active";
+    /// <summary>Nothing is live, and the session can go on (a chat conversation between replies).</summary>
+    public const string Idle = "idle";
+    /// <summary>The connection closed; the session is over.</summary>
     public const string Ended = "ended";
     /// <summary>The process stopped while the session was active (crash, kill, restart).</summary>
     public const string Interrupted = "interrupted";
 
-    public static readonly IReadOnlyList<string> All = [Active, Ended, Interrupted];
+    public static readonly IReadOnlyList<string> All = [Active, Idle, Ended, Interrupted];
 
     public static bool IsKnown(string? status) => status is not null && All.Contains(status);
 }

@@ -24,12 +24,7 @@ public static class SessionsServiceCollectionExtensions
         services.AddHostedService(sp => sp.GetRequiredService<DurableEventWriter>());
 
         services.AddSingleton<SessionBus>();
-        services.AddSingleton<ISessionBus>(sp =>
-        {
-            var bus = sp.GetRequiredService<SessionBus>();
-            sp.GetRequiredService<DurableEventWriter>().Housekeeping = bus.RetireIdleStates;
-            return bus;
-        });
+        services.AddSingleton<ISessionBus>(sp => sp.GetRequiredService<SessionBus>());
         services.AddSingleton<ISessionStore, SessionStore>();
         return builder;
     }

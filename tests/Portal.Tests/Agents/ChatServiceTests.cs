@@ -87,6 +87,58 @@ public sealed class ChatServiceTests
         Assert.Equal(1, await harness.Bus.GetLastSeqAsync(session.Id, Ct));
     }
 
+    [Fact]
+    public async Task Shutdown_DuringAReply_RecordsTheRunAsInterrupted()
+    {
+        var harness = await SessionsHarness.StartAsync(new() { ["Portal:OfflineAgent:TokenDelay"] = "00:00:00.050" });
+        var chat = harness.Services.GetRequiredService<ChatService>();
+        var alice = User("alice");
+        var session = await chat.StartConversationAsync(alice, Ct);
+        await chat.SendAsync(session.Id, alice, "a long question", Ct);
+        await WaitForTypeAsync(harness, session.Id, EventTypes.ResponseDelta);
+
+        harness = await harness.RestartAsync();
+        await using var _ = harness;
+
+        var events = await harness.Bus.ReadAsync(session.Id, 0, 1_000, Ct);
+        var finished = JsonSerializer.Deserialize<RunFinishedPayload>(events.Last(e => e.Type == EventTypes.RunFinished).Payload, Web)!;
+        Assert.Equal(RunStatuses.Interrupted, finished.Status);
+        Assert.Equal(SessionStatuses.Idle, (await harness.Store.GetAsync(session.Id, Ct))!.Status);
+    }
+
+    [Fact]
+    public async Task Restart_AfterACrashMidReply_ClosesTheCutOffRunAsInterrupted()
+    {
+        var harness = await SessionsHarness.StartAsync();
+        var session = await harness.Bus.CreateSessionAsync(new NewSession(SessionKinds.Chat, "alice"), Ct);
+        // What a crash leaves behind: the run started, nothing finished it, the session still says active.
+        await harness.Bus.AppendAsync(session.Id, NewSessionEvent.FromObject(EventDirections.In, EventTypes.UserInput, EventActors.User, new UserInputPayload("hi")), Ct);
+        await harness.Bus.AppendAsync(session.Id, NewSessionEvent.FromObject(EventDirections.Internal, EventTypes.RunStarted, EventActors.Agent, new RunStartedPayload("run-1", "Offline agent", true)), Ct);
+        await harness.Bus.AppendAsync(session.Id, NewSessionEvent.FromObject(EventDirections.Out, EventTypes.ResponseDelta, EventActors.Agent, new ResponseDeltaPayload("run-1", "item-1", "Hel")), Ct);
+
+        harness = await harness.RestartAsync();
+        await using var _ = harness;
+
+        var events = await harness.Bus.ReadAsync(session.Id, 0, 100, Ct);
+        Assert.Equal(4, events.Count);
+        var finished = JsonSerializer.Deserialize<RunFinishedPayload>(events[^1].Payload, Web)!;
+        Assert.Equal(("run-1", RunStatuses.Interrupted), (finished.RunId, finished.Status));
+        Assert.Equal(SessionStatuses.Idle, (await harness.Store.GetAsync(session.Id, Ct))!.Status);
+    }
+
+    private static async Task WaitForTypeAsync(SessionsHarness harness, string sessionId, string type)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        timeout.CancelAfter(TimeSpan.FromSeconds(30));
+        await foreach (var e in harness.Bus.SubscribeAsync(sessionId, 0, timeout.Token))
+        {
+            if (e.Type == type)
+            {
+                return;
+            }
+        }
+    }
+
     private static async Task<List<string>> TypesUntilRunFinishedAsync(SessionsHarness harness, string sessionId)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(Ct);

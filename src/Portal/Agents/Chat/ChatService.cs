@@ -18,8 +18,7 @@ public sealed partial class ChatService(
     ISessionBus bus,
     ISessionStore store,
     OfflineAgent agent,
-    IHostApplicationLifetime lifetime,
-    ILogger<ChatService> logger)
+    ILogger<ChatService> logger) : IHostedLifecycleService
 {
     public const int MaxMessageLength = 32_000;
     private readonly ConcurrentDictionary<string, Run> _runs = new(StringComparer.Ordinal);
@@ -34,7 +33,8 @@ public sealed partial class ChatService(
     public async Task<SessionInfo> StartConversationAsync(ClaimsPrincipal user, CancellationToken cancellationToken)
     {
         var ownerId = user.UserId() ?? throw new InvalidOperationException("Sign in to start a conversation.");
-        var session = await bus.CreateSessionAsync(new NewSession(SessionKinds.Chat, ownerId, Agent: OfflineAgent.Name), cancellationToken);
+        var session = await bus.CreateSessionAsync(
+            new NewSession(SessionKinds.Chat, ownerId, Agent: OfflineAgent.Name, Status: SessionStatuses.Idle), cancellationToken);
         await bus.AppendAsync(session.Id, NewSessionEvent.FromObject(EventDirections.Internal, EventTypes.SessionStarted, EventActors.System,
             new { kind = SessionKinds.Chat, agent = OfflineAgent.Name }), cancellationToken);
         ConversationsChanged?.Invoke(ownerId);
@@ -58,16 +58,16 @@ public sealed partial class ChatService(
         {
             return SendOutcome.NotFound;
         }
-        var run = new Run(Guid.NewGuid().ToString("N"), CancellationTokenSource.CreateLinkedTokenSource(lifetime.ApplicationStopping));
+        var run = new Run(Guid.NewGuid().ToString("N"), new CancellationTokenSource());
         if (!_runs.TryAdd(sessionId, run))
         {
-            run.Cancellation.Dispose();
             return SendOutcome.Busy;
         }
         try
         {
             await bus.AppendAsync(sessionId, NewSessionEvent.FromObject(EventDirections.In, EventTypes.UserInput, EventActors.User,
                 new UserInputPayload(text)), cancellationToken);
+            await bus.SetStatusAsync(sessionId, SessionStatuses.Active, cancellationToken);
             if (session.Title is null)
             {
                 await bus.SetTitleAsync(sessionId, TitleFrom(text), cancellationToken);
@@ -77,7 +77,6 @@ public sealed partial class ChatService(
         catch
         {
             _runs.TryRemove(sessionId, out _);
-            run.Cancellation.Dispose();
             throw;
         }
         run.Task = Task.Run(() => ReplyAsync(sessionId, run, text), CancellationToken.None);
@@ -92,8 +91,7 @@ public sealed partial class ChatService(
         {
             return;
         }
-        run.StopRequested = true;
-        await run.Cancellation.CancelAsync();
+        await run.StopAsync();
         if (run.Task is { } task)
         {
             await task.WaitAsync(cancellationToken);
@@ -121,8 +119,7 @@ public sealed partial class ChatService(
         }
         if (_runs.TryGetValue(sessionId, out var run))
         {
-            run.StopRequested = true;
-            await run.Cancellation.CancelAsync();
+            await run.StopAsync();
         }
         var deleted = await bus.DeleteSessionAsync(sessionId, cancellationToken);
         ConversationsChanged?.Invoke(session.OwnerId!);
@@ -172,21 +169,22 @@ public sealed partial class ChatService(
                 await AppendAsync(sessionId, EventDirections.Out, EventTypes.Error, EventActors.System, new ErrorPayload(error, "agent_failed"));
             }
             await AppendAsync(sessionId, EventDirections.Internal, EventTypes.RunFinished, EventActors.Agent, new RunFinishedPayload(run.Id, status, error));
+            await bus.SetStatusAsync(sessionId, SessionStatuses.Idle, CancellationToken.None);
         }
         catch (SessionNotFoundException)
         {
             // deleted while replying
+        }
+        catch (InvalidOperationException ex)
+        {
+            Log.RunNotRecorded(logger, ex, sessionId); // the log stopped accepting events: Portal is shutting down
         }
         finally
         {
             Finish();
         }
 
-        void Finish()
-        {
-            _runs.TryRemove(new KeyValuePair<string, Run>(sessionId, run));
-            run.Cancellation.Dispose();
-        }
+        void Finish() => _runs.TryRemove(new KeyValuePair<string, Run>(sessionId, run));
     }
 
     private ValueTask<SessionEvent> AppendAsync<T>(string sessionId, string direction, string type, string actor, T payload) =>
@@ -198,17 +196,91 @@ public sealed partial class ChatService(
         return line.Length <= 60 ? line : line[..57].TrimEnd() + "\u2026";
     }
 
+    /// <summary>Before anything is served: replies cut off by a crash are closed as interrupted, visibly, in their conversation.</summary>
+    public async Task StartingAsync(CancellationToken cancellationToken)
+    {
+        string[] runEvents = [EventTypes.RunStarted, EventTypes.RunFinished];
+        while (true)
+        {
+            var page = await store.ListAsync(new SessionQuery { Kind = SessionKinds.Chat, Status = SessionStatuses.Interrupted, PageSize = 100 }, cancellationToken);
+            foreach (var session in page.Items)
+            {
+                var last = await store.FindLastEventAsync(session.Id, runEvents, cancellationToken);
+                if (last?.Type == EventTypes.RunStarted && Deserialize<RunStartedPayload>(last.Payload) is { } started)
+                {
+                    await AppendAsync(session.Id, EventDirections.Internal, EventTypes.RunFinished, EventActors.System,
+                        new RunFinishedPayload(started.RunId, RunStatuses.Interrupted, "Portal stopped while this reply was being written."));
+                    Log.RunInterrupted(logger, session.Id);
+                }
+                await bus.SetStatusAsync(session.Id, SessionStatuses.Idle, cancellationToken);
+            }
+            if (page.Items.Count < page.PageSize)
+            {
+                return;
+            }
+        }
+    }
+
+    /// <summary>On shutdown, running replies stop and record how they ended before the event log flushes.</summary>
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        var running = _runs.Values.ToList();
+        foreach (var run in running)
+        {
+            await run.StopAsync(stoppedByUser: false);
+        }
+        await Task.WhenAll(running.Select(r => r.Task ?? Task.CompletedTask)).WaitAsync(cancellationToken);
+    }
+
+    public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    public Task StartedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    public Task StoppingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    public Task StoppedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    private static T? Deserialize<T>(string json)
+    {
+        try
+        {
+            return System.Text.Json.JsonSerializer.Deserialize<T>(json, SessionJsonWeb);
+        }
+        catch (System.Text.Json.JsonException)
+        {
+            return default;
+        }
+    }
+
+    private static readonly System.Text.Json.JsonSerializerOptions SessionJsonWeb = new(System.Text.Json.JsonSerializerDefaults.Web);
+
     private sealed class Run(string id, CancellationTokenSource cancellation)
     {
+        private int _stopping;
+
         public string Id { get; } = id;
+        /// <summary>Cancelled to stop the run; never disposed, so a late stop cannot race a disposal.</summary>
         public CancellationTokenSource Cancellation { get; } = cancellation;
-        public volatile bool StopRequested;
+        public bool StopRequested { get; private set; }
         public Task? Task { get; set; }
+
+        public Task StopAsync(bool stoppedByUser = true)
+        {
+            if (Interlocked.Exchange(ref _stopping, 1) == 1)
+            {
+                return Task.CompletedTask;
+            }
+            StopRequested = stoppedByUser;
+            return Cancellation.CancelAsync();
+        }
     }
 
     private static partial class Log
     {
         [LoggerMessage(1, LogLevel.Error, "The reply in session {SessionId} failed")]
         public static partial void RunFailed(ILogger logger, Exception exception, string sessionId);
+
+        [LoggerMessage(2, LogLevel.Warning, "The end of the reply in session {SessionId} could not be recorded")]
+        public static partial void RunNotRecorded(ILogger logger, Exception exception, string sessionId);
+
+        [LoggerMessage(3, LogLevel.Warning, "The reply in session {SessionId} was cut off when Portal last stopped; marked interrupted")]
+        public static partial void RunInterrupted(ILogger logger, string sessionId);
     }
 }

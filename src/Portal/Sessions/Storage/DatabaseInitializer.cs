@@ -15,9 +15,10 @@ internal sealed partial class DatabaseInitializer(
     {
         await using var db = await dbFactory.CreateDbContextAsync(cancellationToken);
         await database.MigrateAsync(db, cancellationToken);
-        // Connection sessions live only as long as their connection; one still "active" now was cut off.
+        // Nothing is live before start-up: a session still "active" was cut off by a crash or a kill. The parts that
+        // own such sessions (chat runs, connections) finish their own recovery from this status.
         var interrupted = await db.Sessions
-            .Where(s => s.Status == SessionStatuses.Active && s.Kind != SessionKinds.Chat)
+            .Where(s => s.Status == SessionStatuses.Active)
             .ExecuteUpdateAsync(s => s.SetProperty(r => r.Status, SessionStatuses.Interrupted), cancellationToken);
         if (interrupted > 0)
         {

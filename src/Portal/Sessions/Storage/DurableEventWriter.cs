@@ -62,7 +62,7 @@ internal sealed partial class DurableEventWriter : IHostedLifecycleService, IDis
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
-        _loop = Task.Factory.StartNew(RunAsync, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
+        _loop = Task.Run(RunAsync, CancellationToken.None);
         return Task.CompletedTask;
     }
 
@@ -170,16 +170,17 @@ internal sealed partial class DurableEventWriter : IHostedLifecycleService, IDis
                 {
                     continue;
                 }
+                var time = e.Time.ToUnixTimeMilliseconds();
                 pKey.Value = state.Key;
                 pSeq.Value = e.Seq;
-                pTime.Value = e.Time.ToUnixTimeMilliseconds();
+                pTime.Value = time;
                 pDirection.Value = e.Direction;
                 pType.Value = e.Type;
                 pActor.Value = e.Actor;
                 pPayload.Value = e.Payload;
                 pSize.Value = e.Size;
                 insert.ExecuteNonQuery();
-                _batchSessions[state] = (e.Seq, (long)pTime.Value);
+                _batchSessions[state] = (e.Seq, time);
             }
             foreach (var (state, last) in _batchSessions)
             {
