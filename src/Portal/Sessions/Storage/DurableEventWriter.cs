@@ -22,6 +22,9 @@ internal sealed partial class DurableEventWriter : IHostedLifecycleService, IDis
     private readonly CancellationTokenSource _abort = new();
     private readonly List<WriteItem> _batch = [];
     private readonly Dictionary<SessionState, (long Seq, long Time)> _batchSessions = [];
+    private readonly Lock _roomGate = new();
+    private TaskCompletionSource _room = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private bool _stopped;
     private Task? _loop;
     private long _lastHousekeeping;
 
@@ -49,13 +52,43 @@ internal sealed partial class DurableEventWriter : IHostedLifecycleService, IDis
     /// <summary>Hands an event to the writer if there is room. Called under the session's lock, so events of a session arrive in seq order.</summary>
     public bool TryEnqueue(SessionState state, SessionEvent appended) => _queue.Writer.TryWrite(new WriteItem(state, appended));
 
+    /// <summary>
+    /// Waits until the queue has drained to half its capacity. Waking producers in bulk after each batch, rather than
+    /// one wake-up per dequeued event, keeps a saturated writer from spending its core on scheduling.
+    /// </summary>
     public async ValueTask WaitForRoomAsync(CancellationToken cancellationToken)
     {
         Health.RecordBackpressure();
-        if (!await _queue.Writer.WaitToWriteAsync(cancellationToken))
+        Task room;
+        lock (_roomGate)
         {
-            throw new InvalidOperationException("Portal is shutting down; the session log accepts no more events.");
+            if (_stopped)
+            {
+                throw new InvalidOperationException("Portal is shutting down; the session log accepts no more events.");
+            }
+            if (_queue.Reader.Count < _options.WriterQueueCapacity)
+            {
+                return;
+            }
+            room = _room.Task;
         }
+        await room.WaitAsync(cancellationToken);
+    }
+
+    private void SignalRoom(bool stopping = false)
+    {
+        TaskCompletionSource released;
+        lock (_roomGate)
+        {
+            _stopped |= stopping;
+            if (!stopping && _queue.Reader.Count > _options.WriterQueueCapacity / 2)
+            {
+                return;
+            }
+            released = _room;
+            _room = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        }
+        released.TrySetResult();
     }
 
     public Task StartingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
@@ -76,6 +109,7 @@ internal sealed partial class DurableEventWriter : IHostedLifecycleService, IDis
     public async Task StoppedAsync(CancellationToken cancellationToken)
     {
         _queue.Writer.TryComplete();
+        SignalRoom(stopping: true);
         if (_loop is null)
         {
             return;
@@ -125,6 +159,7 @@ internal sealed partial class DurableEventWriter : IHostedLifecycleService, IDis
             {
                 _batch.Add(item);
             }
+            SignalRoom(); // producers refill the queue while this batch is written
             var attempt = 0;
             while (true)
             {

@@ -2,7 +2,7 @@
 # Portal's test command: installs what the tests need when it is missing (Debian's chromium), builds, runs every
 # test project, and ends with one line "N passed, N failed" summed over all of them. Exit status 0 only if all passed.
 set -uo pipefail
-cd "$(dirname "$0")"
+cd "$(dirname "$0")/.."
 
 results="artifacts/test-results"
 rm -rf "$results"
