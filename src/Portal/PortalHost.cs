@@ -3,7 +3,9 @@ using Portal.Components;
 using Portal.Components.Account;
 using Portal.Configuration;
 using Portal.Endpoints;
+using Portal.Endpoints.Ces;
 using Portal.Proxy;
+using Portal.Proxy.Telemetry;
 using Portal.Security;
 using Portal.Sessions;
 
@@ -33,6 +35,7 @@ public static class PortalHost
         {
             builder.WebHost.UseUrls(DefaultUrl);
         }
+        builder.WebHost.UseCesProxyListener(builder.Configuration);
         return builder;
     }
 
@@ -44,12 +47,14 @@ public static class PortalHost
         builder.AddPortalHealthChecks();
         builder.AddPortalUi();
         builder.Services.AddCesProxy();
+        builder.Services.AddSingleton<ICesProxyObserver, CesSessionRecorder>();
         builder.Services.AddProblemDetails();
         return builder;
     }
 
     public static WebApplication MapPortal(this WebApplication app)
     {
+        app.UseCesProxyListener();
         if (!app.Environment.IsDevelopment())
         {
             app.UseExceptionHandler("/error", createScopeForErrors: true);

@@ -129,35 +129,3 @@ public sealed partial class PortalTestServer : IAsyncDisposable
     private static partial Regex AntiforgeryField();
 }
 
-/// <summary>Sends the server's warnings and errors to the output of the test that is running.</summary>
-internal sealed class TestOutputLoggerProvider : ILoggerProvider
-{
-    public ILogger CreateLogger(string categoryName) => new Logger(categoryName);
-
-    public void Dispose()
-    {
-    }
-
-    private sealed class Logger(string category) : ILogger
-    {
-        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
-
-        public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Warning;
-
-        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
-        {
-            if (!IsEnabled(logLevel))
-            {
-                return;
-            }
-            try
-            {
-                TestContext.Current.TestOutputHelper?.WriteLine($"[{logLevel}] {category}: {formatter(state, exception)}{(exception is null ? "" : "\n" + exception)}");
-            }
-            catch (InvalidOperationException)
-            {
-                // The test that started this server has finished.
-            }
-        }
-    }
-}

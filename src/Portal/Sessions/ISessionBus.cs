@@ -31,6 +31,9 @@ public interface ISessionBus
 
     Task SetTitleAsync(string sessionId, string title, CancellationToken cancellationToken);
 
+    /// <summary>Names the agent (or upstream) the session talks to, for filtering.</summary>
+    Task SetAgentAsync(string sessionId, string agent, CancellationToken cancellationToken);
+
     /// <summary>Deletes a session and its events; later appends to it fail.</summary>
     Task<bool> DeleteSessionAsync(string sessionId, CancellationToken cancellationToken);
 }

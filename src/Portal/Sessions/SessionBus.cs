@@ -227,6 +227,16 @@ internal sealed partial class SessionBus : ISessionBus
         return UpdateRowAsync(sessionId, s => s.SetProperty(r => r.Title, trimmed), cancellationToken);
     }
 
+    public Task SetAgentAsync(string sessionId, string agent, CancellationToken cancellationToken)
+    {
+        var trimmed = agent.Trim();
+        if (trimmed.Length > 100)
+        {
+            trimmed = trimmed[..100];
+        }
+        return UpdateRowAsync(sessionId, s => s.SetProperty(r => r.Agent, trimmed), cancellationToken);
+    }
+
     public async Task<bool> DeleteSessionAsync(string sessionId, CancellationToken cancellationToken)
     {
         if (_states.TryRemove(sessionId, out var state))

@@ -1,0 +1,455 @@
+using System.Buffers;
+using System.Globalization;
+using System.Net.WebSockets;
+using Microsoft.Extensions.Logging;
+using Portal.Proxy.Authentication;
+using Portal.Proxy.Configuration;
+using Portal.Proxy.Telemetry;
+
+namespace Portal.Proxy.Forwarding;
+
+/// <summary>
+/// One proxied widget connection from its first message to its close: reads and checks the config message,
+/// obtains a token, opens the upstream, sends the config on, then runs the two frame pumps and closes both legs
+/// promptly and with the right codes when either side ends.
+/// </summary>
+internal sealed partial class ProxyConnection(
+    WebSocket client,
+    ICesConnectionObserver observer,
+    ProxyServices services,
+    ILogger logger)
+{
+    private readonly CesProxyOptions _options = services.Options;
+    private readonly TimeProvider _time = services.Time;
+    private ClientWebSocket? _upstream;
+    private CesCloseInfo? _closed;
+    private long _configSentAt;
+    private bool _sawUpstreamMessage;
+
+    public async Task RunAsync(CancellationToken aborted)
+    {
+        services.Metrics.ConnectionOpened();
+        try
+        {
+            var first = await ReceiveFirstMessageAsync(aborted);
+            if (first is null)
+            {
+                return;
+            }
+            var config = ConfigMessage.Parse(first, out var error);
+            if (config is null)
+            {
+                Log.BadFirstMessage(logger, error!);
+                await CloseClientAsync(WebSocketCloseStatus.ProtocolError, error!, "proxy", "The first message was not a valid config message.");
+                return;
+            }
+            var token = await GetTokenAsync(config, aborted);
+            if (token is null)
+            {
+                return;
+            }
+            var upstreamUri = UpstreamEndpoint.For(_options, config.Name, config.Environment);
+            var project = string.IsNullOrWhiteSpace(_options.ProjectId) ? config.Name.Project : _options.ProjectId;
+            await ObserveAsync(o => o.ConfigAcceptedAsync(
+                new CesConfigInfo(config.Forwarded, config.Session, upstreamUri, config.AccessToken is not null, config.Environment), aborted));
+
+            var connecting = _time.GetTimestamp();
+            var connection = await services.Connector.ConnectAsync(upstreamUri, token, project, aborted);
+            if (connection.Socket is null)
+            {
+                Log.UpstreamRefused(logger, upstreamUri, connection.Failure);
+                await CloseClientAsync(WebSocketCloseStatus.InternalServerError, connection.Failure ?? CloseFrames.UpstreamUnavailable,
+                    "upstream", connection.Status is { } status ? $"The upstream refused the connection with HTTP {(int)status}." : "The upstream could not be reached.");
+                return;
+            }
+            _upstream = connection.Socket;
+            services.Metrics.UpstreamOpened();
+            await ObserveAsync(o => o.UpstreamConnectedAsync(upstreamUri, _time.GetElapsedTime(connecting), aborted));
+
+            try
+            {
+                await _upstream.SendAsync(config.Forwarded, WebSocketMessageType.Text, true, aborted);
+            }
+            catch (Exception ex) when (ex is WebSocketException or IOException or OperationCanceledException)
+            {
+                await UpstreamLostAsync(null, null, "The upstream closed before the config could be sent.");
+                return;
+            }
+            _configSentAt = _time.GetTimestamp();
+            await ForwardUntilClosedAsync(aborted);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // A bug or an unexpected failure ends this connection only; the server goes on serving the others.
+            Log.ConnectionFailed(logger, ex);
+            client.Abort();
+            _closed ??= new CesCloseInfo(null, null, null, null, "proxy", "Internal error: " + ex.Message);
+        }
+        finally
+        {
+            if (_upstream is not null)
+            {
+                _upstream.Abort();
+                _upstream.Dispose();
+                services.Metrics.UpstreamClosed();
+            }
+            services.Metrics.ConnectionClosed();
+            var closed = _closed ?? new CesCloseInfo((int?)client.CloseStatus, client.CloseStatusDescription, null, null, "client", "The connection ended.");
+            await ObserveAsync(o => o.ClosedAsync(closed, CancellationToken.None));
+        }
+    }
+
+    private async Task<byte[]?> ReceiveFirstMessageAsync(CancellationToken aborted)
+    {
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(aborted);
+        var receive = ReadFirstMessageAsync(stop.Token);
+        var timeout = Task.Delay(_options.FirstMessageTimeout, _time, stop.Token);
+        if (await Task.WhenAny(receive, timeout) == timeout && !receive.IsCompleted)
+        {
+            var reason = string.Create(CultureInfo.InvariantCulture, $"No config message within {_options.FirstMessageTimeout.TotalSeconds:0.#} s");
+            await CloseClientAsync(WebSocketCloseStatus.ProtocolError, reason, "proxy", reason + ".");
+            await WaitOrAbortAsync(receive, client);
+            return null;
+        }
+        await stop.CancelAsync(); // the timer
+        var (message, end) = await receive;
+        switch (end.Kind)
+        {
+            case PumpEndKind.SourceClosed:
+                await TryCloseAsync(client, end.Status, end.Reason);
+                _closed = new CesCloseInfo((int?)end.Status, end.Reason, null, null, "client", "The client closed before sending its config.");
+                return null;
+            case PumpEndKind.TooBig:
+                await CloseClientAsync(WebSocketCloseStatus.MessageTooBig, "Config message too big", "proxy",
+                    $"The config message was over {_options.MaxFirstMessageBytes} bytes.");
+                return null;
+            case PumpEndKind.SourceFailed or PumpEndKind.Cancelled:
+                client.Abort();
+                _closed = new CesCloseInfo(null, null, null, null, "client", "The client vanished before sending its config.");
+                return null;
+            default:
+                return message;
+        }
+    }
+
+    private async Task<(byte[]? Message, PumpEnd End)> ReadFirstMessageAsync(CancellationToken cancellationToken)
+    {
+        var buffer = ArrayPool<byte>.Shared.Rent(4096);
+        var length = 0;
+        try
+        {
+            while (true)
+            {
+                if (length == buffer.Length)
+                {
+                    var bigger = ArrayPool<byte>.Shared.Rent(buffer.Length * 2);
+                    buffer.AsSpan().CopyTo(bigger);
+                    ArrayPool<byte>.Shared.Return(buffer);
+                    buffer = bigger;
+                }
+                var result = await client.ReceiveAsync(buffer.AsMemory(length), cancellationToken);
+                if (result.MessageType == WebSocketMessageType.Close)
+                {
+                    return (null, new PumpEnd(PumpEndKind.SourceClosed, client.CloseStatus, client.CloseStatusDescription));
+                }
+                length += result.Count;
+                if (length > _options.MaxFirstMessageBytes)
+                {
+                    return (null, new PumpEnd(PumpEndKind.TooBig));
+                }
+                if (result.EndOfMessage)
+                {
+                    return (buffer.AsSpan(0, length).ToArray(), default);
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            return (null, new PumpEnd(PumpEndKind.Cancelled));
+        }
+        catch (Exception ex) when (ex is WebSocketException or IOException)
+        {
+            return (null, new PumpEnd(PumpEndKind.SourceFailed, Error: ex));
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    /// <summary>The client's own token, or a minted one; when none can be had, the client is told it is an authentication failure.</summary>
+    private async Task<string?> GetTokenAsync(ParsedConfig config, CancellationToken aborted)
+    {
+        if (config.AccessToken is { } own)
+        {
+            return own;
+        }
+        try
+        {
+            return (await services.Tokens.GetAccessTokenAsync(aborted)).Value;
+        }
+        catch (AccessTokenUnavailableException ex)
+        {
+            Log.NoToken(logger, ex.Message);
+            await TrySendAsync(client, CloseFrames.ConnectionClosed(CloseFrames.AuthenticationFailed, (int)WebSocketCloseStatus.InternalServerError));
+            await CloseClientAsync(WebSocketCloseStatus.InternalServerError, CloseFrames.AuthenticationFailed, "proxy",
+                "No access token could be obtained: " + ex.Message);
+            return null;
+        }
+    }
+
+    private async Task ForwardUntilClosedAsync(CancellationToken aborted)
+    {
+        var upstream = _upstream!;
+        var activity = new ConnectionActivity(_time);
+        using var stopIdle = CancellationTokenSource.CreateLinkedTokenSource(aborted);
+        var toUpstream = new FramePump(client, upstream, FrameDirection.ClientToUpstream, _options.MaxMessageBytes,
+            _options.RecordedPayloadBytes, null, activity, OnForwardedAsync).RunAsync(aborted);
+        var toClient = new FramePump(upstream, client, FrameDirection.UpstreamToClient, _options.MaxMessageBytes,
+            _options.RecordedPayloadBytes, services.Stripper, activity, OnForwardedAsync).RunAsync(aborted);
+        var idle = WatchIdleAsync(activity, stopIdle.Token);
+
+        var first = await Task.WhenAny(toUpstream, toClient, idle);
+        if (first == idle && await idle)
+        {
+            Log.Idle(logger, _options.IdleTimeout);
+            await TryCloseAsync(client, WebSocketCloseStatus.EndpointUnavailable, CloseFrames.IdleTimeout);
+            await TryCloseAsync(upstream, WebSocketCloseStatus.EndpointUnavailable, CloseFrames.IdleTimeout);
+            _closed = new CesCloseInfo(1001, CloseFrames.IdleTimeout, 1001, CloseFrames.IdleTimeout, "proxy",
+                $"No message either way for {_options.IdleTimeout}.");
+        }
+        else if (first == toUpstream)
+        {
+            await ClientSideEndedAsync(toUpstream.Result, toClient);
+        }
+        else if (first == toClient)
+        {
+            await UpstreamSideEndedAsync(toClient.Result);
+        }
+        await stopIdle.CancelAsync();
+
+        // Both legs have been told; give them the close timeout to finish their handshakes, then cut them.
+        var both = Task.WhenAll(toUpstream, toClient);
+        if (await Task.WhenAny(both, Task.Delay(_options.CloseTimeout, _time, CancellationToken.None)) != both)
+        {
+            client.Abort();
+            upstream.Abort();
+        }
+        await both;
+        await CompleteHandshakeAsync(upstream);
+        await CompleteHandshakeAsync(client);
+    }
+
+    /// <summary>The client-to-upstream pump stopped first: the client closed, vanished, or the upstream cannot take messages.</summary>
+    private async Task ClientSideEndedAsync(PumpEnd end, Task<PumpEnd> toClient)
+    {
+        var upstream = _upstream!;
+        switch (end.Kind)
+        {
+            case PumpEndKind.SourceClosed:
+                var status = CloseFrames.Sendable(end.Status);
+                await TryCloseAsync(upstream, status, end.Reason);
+                await TryCloseAsync(client, status, end.Reason);
+                _closed = new CesCloseInfo((int)status, end.Reason, (int)status, end.Reason, "client", "The client closed the connection.");
+                break;
+            case PumpEndKind.SourceFailed:
+                await TryCloseAsync(upstream, WebSocketCloseStatus.EndpointUnavailable, CloseFrames.ClientDisconnected);
+                client.Abort();
+                _closed = new CesCloseInfo(null, null, 1001, CloseFrames.ClientDisconnected, "client", "The client vanished without closing.");
+                break;
+            case PumpEndKind.TooBig:
+                await TryCloseAsync(client, WebSocketCloseStatus.MessageTooBig, CloseFrames.MessageTooBig);
+                await TryCloseAsync(upstream, WebSocketCloseStatus.EndpointUnavailable, "Client sent an oversized message");
+                _closed = new CesCloseInfo(1009, CloseFrames.MessageTooBig, 1001, "Client sent an oversized message", "proxy",
+                    $"The client sent a message over {_options.MaxMessageBytes} bytes.");
+                break;
+            case PumpEndKind.DestinationFailed:
+                // The upstream is broken; cutting it makes the other pump stop, then the client hears why.
+                upstream.Abort();
+                await WaitOrAbortAsync(toClient, client);
+                await UpstreamLostAsync(null, null, "Sending to the upstream failed.");
+                break;
+            default:
+                client.Abort();
+                upstream.Abort();
+                _closed = new CesCloseInfo(null, null, null, null, "proxy", "Portal is shutting down.");
+                break;
+        }
+    }
+
+    /// <summary>The upstream-to-client pump stopped first: the upstream closed or vanished, or the client cannot take messages.</summary>
+    private async Task UpstreamSideEndedAsync(PumpEnd end)
+    {
+        var upstream = _upstream!;
+        switch (end.Kind)
+        {
+            case PumpEndKind.SourceClosed when CloseFrames.IsNormal(end.Status):
+                await TryCloseAsync(client, end.Status, end.Reason);
+                await TryCloseAsync(upstream, end.Status, end.Reason);
+                _closed = new CesCloseInfo((int?)end.Status, end.Reason, (int?)end.Status, end.Reason, "upstream", "The upstream closed the connection.");
+                break;
+            case PumpEndKind.SourceClosed:
+                await TryCloseAsync(upstream, CloseFrames.Sendable(end.Status), end.Reason);
+                await UpstreamLostAsync(end.Status, end.Reason, "The upstream closed the connection with an error.");
+                break;
+            case PumpEndKind.SourceFailed:
+                upstream.Abort();
+                await UpstreamLostAsync(null, null, "The upstream connection was lost.");
+                break;
+            case PumpEndKind.TooBig:
+                await TryCloseAsync(client, WebSocketCloseStatus.MessageTooBig, "Upstream message too big");
+                await TryCloseAsync(upstream, WebSocketCloseStatus.MessageTooBig, CloseFrames.MessageTooBig);
+                _closed = new CesCloseInfo(1009, "Upstream message too big", 1009, CloseFrames.MessageTooBig, "proxy",
+                    $"The upstream sent a message over {_options.MaxMessageBytes} bytes.");
+                break;
+            case PumpEndKind.DestinationFailed:
+                client.Abort();
+                await TryCloseAsync(upstream, WebSocketCloseStatus.EndpointUnavailable, CloseFrames.ClientDisconnected);
+                _closed = new CesCloseInfo(null, null, 1001, CloseFrames.ClientDisconnected, "client", "Sending to the client failed; it vanished.");
+                break;
+            default:
+                client.Abort();
+                upstream.Abort();
+                _closed = new CesCloseInfo(null, null, null, null, "proxy", "Portal is shutting down.");
+                break;
+        }
+    }
+
+    /// <summary>As the reference: the widget gets a <c>connection_closed</c> frame saying why, then a normal close.</summary>
+    private async Task UpstreamLostAsync(WebSocketCloseStatus? status, string? reason, string detail)
+    {
+        var code = status is { } s ? (int)s : 1006;
+        var text = string.IsNullOrEmpty(reason) ? CloseFrames.UpstreamLost : reason;
+        await TrySendAsync(client, CloseFrames.ConnectionClosed(text, code));
+        var clientReason = CloseFrames.Reason(string.Create(CultureInfo.InvariantCulture, $"Upstream closed ({code}): {text}"));
+        await TryCloseAsync(client, WebSocketCloseStatus.NormalClosure, clientReason);
+        _closed = new CesCloseInfo(1000, clientReason, code, reason, "upstream", detail);
+    }
+
+    private async ValueTask OnForwardedAsync(FrameDirection direction, FrameKind kind, WebSocketMessageType type, ReadOnlyMemory<byte> recorded, long size)
+    {
+        services.Metrics.Forwarded(direction, size);
+        if (direction == FrameDirection.UpstreamToClient && !_sawUpstreamMessage)
+        {
+            _sawUpstreamMessage = true;
+            var since = _time.GetElapsedTime(_configSentAt);
+            await ObserveAsync(o => o.FirstUpstreamByteAsync(since, CancellationToken.None));
+        }
+        await ObserveAsync(o => o.FrameAsync(direction, kind, type, recorded, size, CancellationToken.None));
+    }
+
+    private async Task<bool> WatchIdleAsync(ConnectionActivity activity, CancellationToken cancellationToken)
+    {
+        if (_options.IdleTimeout <= TimeSpan.Zero)
+        {
+            await Task.Delay(Timeout.Infinite, cancellationToken).ContinueWith(static _ => { }, TaskScheduler.Default);
+            return false;
+        }
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            var remaining = _options.IdleTimeout - activity.IdleFor;
+            if (remaining <= TimeSpan.Zero)
+            {
+                return true;
+            }
+            try
+            {
+                await Task.Delay(remaining, _time, cancellationToken);
+            }
+            catch (OperationCanceledException)
+            {
+                return false;
+            }
+        }
+        return false;
+    }
+
+    private async Task CloseClientAsync(WebSocketCloseStatus status, string reason, string initiator, string detail)
+    {
+        await TryCloseAsync(client, status, reason);
+        _closed = new CesCloseInfo((int)status, reason, null, null, initiator, detail);
+    }
+
+    private async Task WaitOrAbortAsync(Task pending, WebSocket socket)
+    {
+        if (await Task.WhenAny(pending, Task.Delay(_options.CloseTimeout, _time, CancellationToken.None)) != pending)
+        {
+            socket.Abort();
+        }
+        await pending;
+    }
+
+    /// <summary>A side that sent its close and still waits for ours gets its code echoed.</summary>
+    private static Task CompleteHandshakeAsync(WebSocket socket) =>
+        socket.State == WebSocketState.CloseReceived ? TryCloseAsync(socket, socket.CloseStatus, socket.CloseStatusDescription) : Task.CompletedTask;
+
+    /// <summary>Sends a close frame if the socket can still send one; a socket that cannot is left as it is.</summary>
+    private static async Task TryCloseAsync(WebSocket socket, WebSocketCloseStatus? status, string? reason)
+    {
+        if (socket.State is not (WebSocketState.Open or WebSocketState.CloseReceived))
+        {
+            return;
+        }
+        var code = CloseFrames.Sendable(status);
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+            await socket.CloseOutputAsync(code, code == WebSocketCloseStatus.Empty ? null : CloseFrames.Reason(reason), timeout.Token);
+        }
+        catch (Exception ex) when (ex is WebSocketException or IOException or OperationCanceledException or InvalidOperationException or ObjectDisposedException)
+        {
+            socket.Abort();
+        }
+    }
+
+    private static async Task TrySendAsync(WebSocket socket, byte[] message)
+    {
+        if (socket.State is not (WebSocketState.Open or WebSocketState.CloseReceived))
+        {
+            return;
+        }
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+            await socket.SendAsync(message, WebSocketMessageType.Text, true, timeout.Token);
+        }
+        catch (Exception ex) when (ex is WebSocketException or IOException or OperationCanceledException or InvalidOperationException or ObjectDisposedException)
+        {
+            socket.Abort();
+        }
+    }
+
+    private async ValueTask ObserveAsync(Func<ICesConnectionObserver, ValueTask> call)
+    {
+        try
+        {
+            await call(observer);
+        }
+        catch (Exception ex)
+        {
+            // Recording must never break forwarding; the failure is logged instead.
+            Log.ObserverFailed(logger, ex);
+        }
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(1, LogLevel.Information, "Refused a first message: {Reason}")]
+        public static partial void BadFirstMessage(ILogger logger, string reason);
+
+        [LoggerMessage(2, LogLevel.Warning, "Upstream {Upstream} refused or unreachable: {Failure}")]
+        public static partial void UpstreamRefused(ILogger logger, Uri upstream, string? failure);
+
+        [LoggerMessage(3, LogLevel.Warning, "No access token for a connection without its own: {Reason}")]
+        public static partial void NoToken(ILogger logger, string reason);
+
+        [LoggerMessage(4, LogLevel.Information, "Closing a connection idle for {IdleTimeout}")]
+        public static partial void Idle(ILogger logger, TimeSpan idleTimeout);
+
+        [LoggerMessage(5, LogLevel.Error, "A proxied connection failed unexpectedly")]
+        public static partial void ConnectionFailed(ILogger logger, Exception exception);
+
+        [LoggerMessage(6, LogLevel.Error, "The proxy's observer failed; forwarding goes on")]
+        public static partial void ObserverFailed(ILogger logger, Exception exception);
+    }
+}
