@@ -89,7 +89,10 @@ public static partial class CesProxyExtensions
                 : Results.NotFound().ExecuteAsync(context)));
     }
 
-    /// <summary>Adds <c>http://0.0.0.0:{WEBSOCKET_SERVER_PORT}</c> to the addresses the host listens on, when that port is set.</summary>
+    /// <summary>
+    /// Adds <c>http://{CesProxy:WebSocketServerHost}:{WEBSOCKET_SERVER_PORT}</c> (all interfaces unless set) to the
+    /// addresses the host listens on, when that port is set.
+    /// </summary>
     public static IWebHostBuilder UseCesProxyListener(this IWebHostBuilder webHost, IConfiguration configuration)
     {
         ArgumentNullException.ThrowIfNull(webHost);
@@ -99,7 +102,8 @@ public static partial class CesProxyExtensions
         {
             return webHost;
         }
-        var listener = string.Create(CultureInfo.InvariantCulture, $"http://0.0.0.0:{int.Parse(port, CultureInfo.InvariantCulture)}");
+        var host = configuration[$"{CesProxyOptions.Section}:{nameof(CesProxyOptions.WebSocketServerHost)}"] ?? "0.0.0.0";
+        var listener = string.Create(CultureInfo.InvariantCulture, $"http://{host}:{int.Parse(port, CultureInfo.InvariantCulture)}");
         var urls = webHost.GetSetting(WebHostDefaults.ServerUrlsKey);
         return webHost.UseUrls(string.IsNullOrWhiteSpace(urls) ? listener : urls + ";" + listener);
     }

@@ -60,11 +60,20 @@ internal sealed class ProxyTestHost : IAsyncDisposable
         builder.Services.AddCesProxy();
         builder.Services.AddSingleton<ICesProxyObserver, RecordingObserver>();
         builder.WebHost.UseCesProxyListener(builder.Configuration);
-        var app = builder.Build();
-        app.UseCesProxyListener();
-        app.MapCesProxy("/ces");
-        await app.StartAsync();
-        return new ProxyTestHost(app, upstream, oauth);
+        try
+        {
+            var app = builder.Build();
+            app.UseCesProxyListener();
+            app.MapCesProxy("/ces");
+            await app.StartAsync();
+            return new ProxyTestHost(app, upstream, oauth);
+        }
+        catch
+        {
+            await upstream.DisposeAsync();
+            await oauth.DisposeAsync();
+            throw;
+        }
     }
 
     public Task<WidgetClient> ConnectAsync(string? origin = "https://shop.example.com") => WidgetClient.ConnectAsync(WebSocketUri, origin);

@@ -30,6 +30,9 @@ public sealed class CesProxyOptions
     [Range(1, 65535)]
     public int? WebSocketServerPort { get; set; }
 
+    /// <summary>Address of that listener; all interfaces by default, as the reference proxy.</summary>
+    public string WebSocketServerHost { get; set; } = "0.0.0.0";
+
     /// <summary>Seconds a minted access token is reused, never past its own expiry (<c>TOKEN_TTL</c>).</summary>
     [Range(1, 86_400)]
     public int TokenTtlSeconds { get; set; } = 300;

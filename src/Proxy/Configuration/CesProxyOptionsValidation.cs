@@ -20,8 +20,9 @@ internal static class CesProxyOptionsValidation
         && options.KeepAliveInterval >= TimeSpan.Zero
         && options.IdleTimeout >= TimeSpan.Zero;
 
-    private static bool IsTemplate(string template) =>
-        template.Contains("{location}", StringComparison.Ordinal)
+    private static bool IsTemplate(string? template) =>
+        template is not null
+        && template.Contains("{location}", StringComparison.Ordinal)
         && Uri.TryCreate(template.Replace("{location}", "us", StringComparison.Ordinal), UriKind.Absolute, out var uri)
         && uri.Scheme is "ws" or "wss";
 }

@@ -54,7 +54,7 @@ internal static partial class CesWebSocketEndpoint
             await client.CloseOutputAsync(WebSocketCloseStatus.InternalServerError, "Recording unavailable", context.RequestAborted);
             return;
         }
-        await new ProxyConnection(client, observer, services, logger).RunAsync(context.RequestAborted);
+        await new ProxyConnection(client, observer, services, logger).RunAsync(context.RequestAborted, services.Stopping);
     }
 
     private static partial class Log

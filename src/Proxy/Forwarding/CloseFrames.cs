@@ -10,6 +10,7 @@ internal static class CloseFrames
     public const string UpstreamUnavailable = "Upstream service unavailable";
     public const string MessageTooBig = "Message too big";
     public const string IdleTimeout = "Idle timeout";
+    public const string ShuttingDown = "Server shutting down";
     public const string ClientDisconnected = "Client disconnected";
     public const string UpstreamLost = "Upstream connection lost";
     /// <summary>The widget turns a reason containing "authentication" into an authentication error.</summary>

@@ -26,7 +26,9 @@ internal sealed partial class ProxyConnection(
     private long _configSentAt;
     private bool _sawUpstreamMessage;
 
-    public async Task RunAsync(CancellationToken aborted)
+    /// <param name="aborted">The client's request was aborted: nothing more to do for it.</param>
+    /// <param name="stopping">The host is stopping: open connections are closed with 1001.</param>
+    public async Task RunAsync(CancellationToken aborted, CancellationToken stopping)
     {
         services.Metrics.ConnectionOpened();
         try
@@ -68,7 +70,7 @@ internal sealed partial class ProxyConnection(
 
             try
             {
-                await _upstream.SendAsync(config.Forwarded, WebSocketMessageType.Text, true, aborted);
+                await _upstream.SendAsync(config.Forwarded, WebSocketMessageType.Text, true, stopping);
             }
             catch (Exception ex) when (ex is WebSocketException or IOException or OperationCanceledException)
             {
@@ -76,7 +78,7 @@ internal sealed partial class ProxyConnection(
                 return;
             }
             _configSentAt = _time.GetTimestamp();
-            await ForwardUntilClosedAsync(aborted);
+            await ForwardUntilClosedAsync(stopping);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
@@ -198,25 +200,28 @@ internal sealed partial class ProxyConnection(
         }
     }
 
-    private async Task ForwardUntilClosedAsync(CancellationToken aborted)
+    private async Task ForwardUntilClosedAsync(CancellationToken stopping)
     {
         var upstream = _upstream!;
         var activity = new ConnectionActivity(_time);
-        using var stopIdle = CancellationTokenSource.CreateLinkedTokenSource(aborted);
+        using var stopWatching = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+        // The pumps take no token: cancelling a pending WebSocket receive or send aborts that socket, and each leg
+        // must be closed with a proper close frame. They end when their socket closes, fails or is aborted.
         var toUpstream = new FramePump(client, upstream, FrameDirection.ClientToUpstream, _options.MaxMessageBytes,
-            _options.RecordedPayloadBytes, null, activity, OnForwardedAsync).RunAsync(aborted);
+            _options.RecordedPayloadBytes, null, activity, OnForwardedAsync).RunAsync(CancellationToken.None);
         var toClient = new FramePump(upstream, client, FrameDirection.UpstreamToClient, _options.MaxMessageBytes,
-            _options.RecordedPayloadBytes, services.Stripper, activity, OnForwardedAsync).RunAsync(aborted);
-        var idle = WatchIdleAsync(activity, stopIdle.Token);
+            _options.RecordedPayloadBytes, services.Stripper, activity, OnForwardedAsync).RunAsync(CancellationToken.None);
+        var watch = WatchAsync(activity, stopping, stopWatching.Token);
 
-        var first = await Task.WhenAny(toUpstream, toClient, idle);
-        if (first == idle && await idle)
+        var first = await Task.WhenAny(toUpstream, toClient, watch);
+        if (first == watch && await watch is { } reason)
         {
-            Log.Idle(logger, _options.IdleTimeout);
-            await TryCloseAsync(client, WebSocketCloseStatus.EndpointUnavailable, CloseFrames.IdleTimeout);
-            await TryCloseAsync(upstream, WebSocketCloseStatus.EndpointUnavailable, CloseFrames.IdleTimeout);
-            _closed = new CesCloseInfo(1001, CloseFrames.IdleTimeout, 1001, CloseFrames.IdleTimeout, "proxy",
-                $"No message either way for {_options.IdleTimeout}.");
+            Log.ClosingBoth(logger, reason);
+            await TryCloseAsync(client, WebSocketCloseStatus.EndpointUnavailable, reason);
+            await TryCloseAsync(upstream, WebSocketCloseStatus.EndpointUnavailable, reason);
+            _closed = new CesCloseInfo(1001, reason, 1001, reason, "proxy", reason == CloseFrames.IdleTimeout
+                ? $"No message either way for {_options.IdleTimeout}."
+                : "Portal is shutting down.");
         }
         else if (first == toUpstream)
         {
@@ -226,7 +231,7 @@ internal sealed partial class ProxyConnection(
         {
             await UpstreamSideEndedAsync(toClient.Result);
         }
-        await stopIdle.CancelAsync();
+        await stopWatching.CancelAsync();
 
         // Both legs have been told; give them the close timeout to finish their handshakes, then cut them.
         var both = Task.WhenAll(toUpstream, toClient);
@@ -338,30 +343,25 @@ internal sealed partial class ProxyConnection(
         await ObserveAsync(o => o.FrameAsync(direction, kind, type, recorded, size, CancellationToken.None));
     }
 
-    private async Task<bool> WatchIdleAsync(ConnectionActivity activity, CancellationToken cancellationToken)
+    /// <summary>Completes with the reason to close both legs (idle, shutting down), or null once the connection ends by itself.</summary>
+    private async Task<string?> WatchAsync(ConnectionActivity activity, CancellationToken stopping, CancellationToken done)
     {
-        if (_options.IdleTimeout <= TimeSpan.Zero)
+        try
         {
-            await Task.Delay(Timeout.Infinite, cancellationToken).ContinueWith(static _ => { }, TaskScheduler.Default);
-            return false;
-        }
-        while (!cancellationToken.IsCancellationRequested)
-        {
-            var remaining = _options.IdleTimeout - activity.IdleFor;
-            if (remaining <= TimeSpan.Zero)
+            while (true)
             {
-                return true;
-            }
-            try
-            {
-                await Task.Delay(remaining, _time, cancellationToken);
-            }
-            catch (OperationCanceledException)
-            {
-                return false;
+                var wait = _options.IdleTimeout > TimeSpan.Zero ? _options.IdleTimeout - activity.IdleFor : Timeout.InfiniteTimeSpan;
+                if (wait != Timeout.InfiniteTimeSpan && wait <= TimeSpan.Zero)
+                {
+                    return CloseFrames.IdleTimeout;
+                }
+                await Task.Delay(wait, _time, done);
             }
         }
-        return false;
+        catch (OperationCanceledException)
+        {
+            return stopping.IsCancellationRequested ? CloseFrames.ShuttingDown : null;
+        }
     }
 
     private async Task CloseClientAsync(WebSocketCloseStatus status, string reason, string initiator, string detail)
@@ -380,11 +380,11 @@ internal sealed partial class ProxyConnection(
     }
 
     /// <summary>A side that sent its close and still waits for ours gets its code echoed.</summary>
-    private static Task CompleteHandshakeAsync(WebSocket socket) =>
+    private Task CompleteHandshakeAsync(WebSocket socket) =>
         socket.State == WebSocketState.CloseReceived ? TryCloseAsync(socket, socket.CloseStatus, socket.CloseStatusDescription) : Task.CompletedTask;
 
     /// <summary>Sends a close frame if the socket can still send one; a socket that cannot is left as it is.</summary>
-    private static async Task TryCloseAsync(WebSocket socket, WebSocketCloseStatus? status, string? reason)
+    private async Task TryCloseAsync(WebSocket socket, WebSocketCloseStatus? status, string? reason)
     {
         if (socket.State is not (WebSocketState.Open or WebSocketState.CloseReceived))
         {
@@ -398,11 +398,12 @@ internal sealed partial class ProxyConnection(
         }
         catch (Exception ex) when (ex is WebSocketException or IOException or OperationCanceledException or InvalidOperationException or ObjectDisposedException)
         {
+            Log.CloseFailed(logger, ex);
             socket.Abort();
         }
     }
 
-    private static async Task TrySendAsync(WebSocket socket, byte[] message)
+    private async Task TrySendAsync(WebSocket socket, byte[] message)
     {
         if (socket.State is not (WebSocketState.Open or WebSocketState.CloseReceived))
         {
@@ -415,6 +416,7 @@ internal sealed partial class ProxyConnection(
         }
         catch (Exception ex) when (ex is WebSocketException or IOException or OperationCanceledException or InvalidOperationException or ObjectDisposedException)
         {
+            Log.CloseFailed(logger, ex);
             socket.Abort();
         }
     }
@@ -443,13 +445,16 @@ internal sealed partial class ProxyConnection(
         [LoggerMessage(3, LogLevel.Warning, "No access token for a connection without its own: {Reason}")]
         public static partial void NoToken(ILogger logger, string reason);
 
-        [LoggerMessage(4, LogLevel.Information, "Closing a connection idle for {IdleTimeout}")]
-        public static partial void Idle(ILogger logger, TimeSpan idleTimeout);
+        [LoggerMessage(4, LogLevel.Information, "Closing both legs of a connection: {Reason}")]
+        public static partial void ClosingBoth(ILogger logger, string reason);
 
         [LoggerMessage(5, LogLevel.Error, "A proxied connection failed unexpectedly")]
         public static partial void ConnectionFailed(ILogger logger, Exception exception);
 
         [LoggerMessage(6, LogLevel.Error, "The proxy's observer failed; forwarding goes on")]
         public static partial void ObserverFailed(ILogger logger, Exception exception);
+
+        [LoggerMessage(7, LogLevel.Debug, "A closing frame could not be sent; the leg was aborted")]
+        public static partial void CloseFailed(ILogger logger, Exception exception);
     }
 }

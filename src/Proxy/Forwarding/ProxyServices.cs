@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Portal.Proxy.Authentication;
@@ -16,8 +17,10 @@ internal sealed class ProxyServices
         ICesProxyObserver observer,
         ProxyMetrics metrics,
         TimeProvider time,
-        ILoggerFactory loggers)
+        ILoggerFactory loggers,
+        IHostApplicationLifetime lifetime)
     {
+        Stopping = lifetime.ApplicationStopping;
         Options = options.Value;
         Settings = ProxySettings.From(Options);
         Origins = new OriginPolicy(Settings);
@@ -40,4 +43,6 @@ internal sealed class ProxyServices
     public ProxyMetrics Metrics { get; }
     public TimeProvider Time { get; }
     public ILoggerFactory Loggers { get; }
+    /// <summary>Fires when the host begins to stop: open connections are closed with 1001.</summary>
+    public CancellationToken Stopping { get; }
 }
