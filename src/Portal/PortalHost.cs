@@ -47,6 +47,7 @@ public static class PortalHost
         builder.AddPortalHealthChecks();
         builder.AddPortalUi();
         builder.Services.AddCesProxy();
+        builder.Services.AddOptions<CesRecordingOptions>().BindConfiguration(CesRecordingOptions.Section);
         builder.Services.AddSingleton<ICesProxyObserver, CesSessionRecorder>();
         builder.Services.AddProblemDetails();
         return builder;

@@ -1,14 +1,19 @@
 using Portal.Benchmarks;
+using Portal.Benchmarks.Proxy;
 
 // dotnet run -c Release --project tests/Benchmarks -- ingest [--events N] [--sessions S] [--producers P] [--runs R]
+// dotnet run -c Release --project tests/Benchmarks -- proxy [--seconds 60] [--idle 2000] [--round-trips 5000]
 return args.FirstOrDefault() switch
 {
     "ingest" => await IngestBenchmark.RunAsync(args[1..]),
+    "proxy" => await ProxyBenchmark.RunAsync(args[1..]),
+    "echo" => await EchoUpstream.ServeUntilKilledAsync(args[1..]),
     _ => Usage(),
 };
 
 static int Usage()
 {
     Console.Error.WriteLine("usage: Benchmarks ingest [--events 200000] [--sessions 100] [--producers 4] [--runs 5]");
+    Console.Error.WriteLine("       Benchmarks proxy [--seconds 60] [--idle 2000] [--round-trips 5000]");
     return 2;
 }

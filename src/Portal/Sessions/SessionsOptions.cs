@@ -19,6 +19,12 @@ public sealed class SessionsOptions
     [Range(1, 100_000)]
     public int WriterMaxBatch { get; set; } = 4_096;
 
+    /// <summary>
+    /// How long the writer waits for more events when a batch is not full, so a trickle of events shares one commit.
+    /// Events become durable at most this much later; appends and live subscribers are not delayed.
+    /// </summary>
+    public TimeSpan WriterLinger { get; set; } = TimeSpan.FromMilliseconds(2);
+
     /// <summary>Largest payload stored as is; a bigger one is stored as a preview with its original size.</summary>
     [Range(1_024, 64 * 1024 * 1024)]
     public int MaxStoredPayloadBytes { get; set; } = 256 * 1024;

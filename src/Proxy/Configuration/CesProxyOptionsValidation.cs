@@ -5,7 +5,7 @@ internal static class CesProxyOptionsValidation
 {
     public const string Message =
         "CesProxy: endpoint templates must be ws:// or wss:// URLs containing {location} (PS_ENDPOINT_TEMPLATE*, PBL_ENDPOINT_TEMPLATE*), "
-        + "TextApiBaseUrl must be an http(s) URL, and the timeouts must be positive.";
+        + "TextApiBaseUrl must be an http(s) URL, PROJECT_ID a project id, and the timeouts must be positive.";
 
     public static bool IsValid(CesProxyOptions options) =>
         new[] { options.AppsEndpointTemplate, options.AgentsEndpointTemplate }
@@ -13,6 +13,7 @@ internal static class CesProxyOptionsValidation
             .Concat(options.AgentsEndpointTemplatesByEnvironment.Values)
             .All(IsTemplate)
         && (string.IsNullOrWhiteSpace(options.TextApiBaseUrl) || Uri.TryCreate(options.TextApiBaseUrl, UriKind.Absolute, out var text) && text.Scheme is "http" or "https")
+        && (string.IsNullOrWhiteSpace(options.ProjectId) || ConfigMessage.ProjectPattern().IsMatch(options.ProjectId))
         && options.FirstMessageTimeout > TimeSpan.Zero
         && options.UpstreamConnectTimeout > TimeSpan.Zero
         && options.CloseTimeout > TimeSpan.Zero

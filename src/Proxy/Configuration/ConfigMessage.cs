@@ -24,6 +24,7 @@ internal static partial class ConfigMessage
     public const string InvalidFirstMessage = "Invalid first message";
     public const string NoSession = "No session provided";
     public const string InvalidSession = "Invalid session format";
+    public const string InvalidToken = "Invalid access token";
 
     /// <summary>Parses a first message; on failure returns the reason the client is closed with (1002).</summary>
     public static ParsedConfig? Parse(ReadOnlySpan<byte> utf8, out string? error)
@@ -50,6 +51,12 @@ internal static partial class ConfigMessage
         }
         var accessToken = Take(config, "accessToken");
         var environment = Take(config, "environment");
+        if (accessToken is not null && !TokenPattern().IsMatch(accessToken))
+        {
+            // It goes into an HTTP header: anything but a bearer token (RFC 6750 b64token) could inject headers.
+            error = InvalidToken;
+            return null;
+        }
         var session = config["session"] is JsonValue value && value.TryGetValue<string>(out var s) ? s.Trim() : null;
         if (string.IsNullOrEmpty(session))
         {
@@ -73,7 +80,7 @@ internal static partial class ConfigMessage
     public static SessionName? ParseSessionName(string session)
     {
         var match = SessionPattern().Match(session);
-        if (!match.Success || !LocationPattern().IsMatch(match.Groups[2].Value))
+        if (!match.Success || !LocationPattern().IsMatch(match.Groups[2].Value) || !ProjectPattern().IsMatch(match.Groups[1].Value))
         {
             return null;
         }
@@ -94,6 +101,13 @@ internal static partial class ConfigMessage
 
     [GeneratedRegex("^[a-z][a-z0-9-]{0,62}$", RegexOptions.CultureInvariant)]
     private static partial Regex LocationPattern();
+
+    /// <summary>Project ids and numbers, with the domain-scoped form (example.com:project): it becomes a header value.</summary>
+    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9.:_-]{0,127}$", RegexOptions.CultureInvariant)]
+    internal static partial Regex ProjectPattern();
+
+    [GeneratedRegex("^[A-Za-z0-9._~+/-]{1,8192}=*$", RegexOptions.CultureInvariant)]
+    private static partial Regex TokenPattern();
 }
 
 /// <summary>Picks the upstream URL for a session, as the reference does.</summary>

@@ -21,7 +21,7 @@ internal sealed partial class ProxyConnection(
 {
     private readonly CesProxyOptions _options = services.Options;
     private readonly TimeProvider _time = services.Time;
-    private ClientWebSocket? _upstream;
+    private WebSocket? _upstream;
     private CesCloseInfo? _closed;
     private long _configSentAt;
     private bool _sawUpstreamMessage;
@@ -340,7 +340,19 @@ internal sealed partial class ProxyConnection(
             var since = _time.GetElapsedTime(_configSentAt);
             await ObserveAsync(o => o.FirstUpstreamByteAsync(since, CancellationToken.None));
         }
-        await ObserveAsync(o => o.FrameAsync(direction, kind, type, recorded, size, CancellationToken.None));
+        try
+        {
+            // The hot path: no closure, and a synchronously completed observer costs no state machine.
+            var observed = observer.FrameAsync(direction, kind, type, recorded, size, CancellationToken.None);
+            if (!observed.IsCompletedSuccessfully)
+            {
+                await observed;
+            }
+        }
+        catch (Exception ex)
+        {
+            Log.ObserverFailed(logger, ex);
+        }
     }
 
     /// <summary>Completes with the reason to close both legs (idle, shutting down), or null once the connection ends by itself.</summary>

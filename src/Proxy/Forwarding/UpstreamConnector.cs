@@ -1,76 +1,224 @@
+using System.Buffers;
+using System.Globalization;
 using System.Net;
+using System.Net.Security;
+using System.Net.Sockets;
 using System.Net.WebSockets;
+using System.Security.Authentication;
+using System.Security.Cryptography;
+using System.Text;
 using Microsoft.Extensions.Options;
 using Portal.Proxy.Configuration;
 
 namespace Portal.Proxy.Forwarding;
 
 /// <summary>The result of connecting to the upstream: an open socket, or why there is none.</summary>
-internal readonly record struct UpstreamConnection(ClientWebSocket? Socket, string? Failure, HttpStatusCode? Status)
-{
-    public bool IsOpen => Socket is not null;
-}
+internal readonly record struct UpstreamConnection(WebSocket? Socket, string? Failure, HttpStatusCode? Status);
 
 /// <summary>
-/// Opens the upstream WebSocket with the headers CES expects: <c>Authorization: Bearer</c>, <c>Content-Type</c>
-/// and, when known, <c>X-Goog-User-Project</c>. Connections share one <see cref="SocketsHttpHandler"/>.
+/// Opens the upstream WebSocket with the headers CES expects (<c>Authorization: Bearer</c>, <c>Content-Type:
+/// application/json</c>, <c>X-Goog-User-Project</c>): a TCP connection, TLS for <c>wss</c>, the HTTP/1.1 upgrade
+/// written and checked here, then <see cref="WebSocket.CreateFromStream(Stream, WebSocketCreationOptions)"/>.
+/// Doing the handshake itself (rather than through ClientWebSocket and SocketsHttpHandler) keeps an idle upstream
+/// leg at a few KiB, sends Content-Type on the body-less upgrade as the reference does, and reports the refusing
+/// status and the start of its body.
 /// </summary>
-internal sealed class UpstreamConnector(IOptions<CesProxyOptions> options) : IDisposable
+internal sealed class UpstreamConnector(IOptions<CesProxyOptions> options)
 {
-    private readonly HttpMessageInvoker _invoker = new(new ContentTypeHandler(new SocketsHttpHandler
-    {
-        ConnectTimeout = options.Value.UpstreamConnectTimeout,
-        PooledConnectionLifetime = TimeSpan.FromMinutes(5),
-        UseCookies = false,
-        AllowAutoRedirect = false,
-    }));
+    private const int MaxResponseHead = 16 * 1024;
+    private static readonly byte[] HeadEnd = "\r\n\r\n"u8.ToArray();
 
     public async Task<UpstreamConnection> ConnectAsync(Uri upstream, string token, string? project, CancellationToken cancellationToken)
     {
         var settings = options.Value;
-        var socket = new ClientWebSocket();
-        socket.Options.SetRequestHeader("Authorization", "Bearer " + token);
-        if (!string.IsNullOrEmpty(project))
-        {
-            socket.Options.SetRequestHeader("X-Goog-User-Project", project);
-        }
-        socket.Options.KeepAliveInterval = settings.KeepAliveInterval;
-        if (settings.KeepAliveInterval > TimeSpan.Zero && settings.KeepAliveTimeout > TimeSpan.Zero)
-        {
-            socket.Options.KeepAliveTimeout = settings.KeepAliveTimeout;
-        }
-        socket.Options.CollectHttpResponseDetails = true;
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(settings.UpstreamConnectTimeout);
+        Stream? stream = null;
         try
         {
-            await socket.ConnectAsync(upstream, _invoker, timeout.Token);
-            return new UpstreamConnection(socket, null, null);
+            var secure = upstream.Scheme == "wss";
+            var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+            try
+            {
+                await socket.ConnectAsync(new DnsEndPoint(upstream.IdnHost, upstream.Port), timeout.Token);
+            }
+            catch
+            {
+                socket.Dispose();
+                throw;
+            }
+            stream = new NetworkStream(socket, ownsSocket: true);
+            if (secure)
+            {
+                var tls = new SslStream(stream, leaveInnerStreamOpen: false);
+                stream = tls;
+                await tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
+                {
+                    TargetHost = upstream.IdnHost,
+                    ApplicationProtocols = [SslApplicationProtocol.Http11],
+                }, timeout.Token);
+            }
+
+            var key = Convert.ToBase64String(RandomNumberGenerator.GetBytes(16));
+            await stream.WriteAsync(UpgradeRequest(upstream, key, token, project), timeout.Token);
+            await stream.FlushAsync(timeout.Token);
+
+            var (status, head, leftover) = await ReadResponseHeadAsync(stream, timeout.Token);
+            if (status != HttpStatusCode.SwitchingProtocols || !AcceptsUpgrade(head, key))
+            {
+                await stream.DisposeAsync();
+                return new UpstreamConnection(null, $"{CloseFrames.UpstreamUnavailable} (HTTP {(int)status})", status);
+            }
+            var webSocketStream = leftover.Length > 0 ? new PrefixedStream(leftover, stream) : stream;
+            var webSocket = WebSocket.CreateFromStream(webSocketStream, new WebSocketCreationOptions
+            {
+                IsServer = false,
+                KeepAliveInterval = settings.KeepAliveInterval,
+                KeepAliveTimeout = settings.KeepAliveInterval > TimeSpan.Zero && settings.KeepAliveTimeout > TimeSpan.Zero
+                    ? settings.KeepAliveTimeout
+                    : Timeout.InfiniteTimeSpan,
+            });
+            return new UpstreamConnection(webSocket, null, null);
         }
-        catch (Exception ex) when (ex is WebSocketException or HttpRequestException or OperationCanceledException or IOException)
+        catch (Exception ex) when (ex is SocketException or IOException or OperationCanceledException or AuthenticationException or InvalidDataException)
         {
-            var status = socket.HttpStatusCode is 0 or HttpStatusCode.SwitchingProtocols ? (HttpStatusCode?)null : socket.HttpStatusCode;
-            socket.Dispose();
-            var failure = status is { } refused
-                ? $"{CloseFrames.UpstreamUnavailable} (HTTP {(int)refused})"
-                : cancellationToken.IsCancellationRequested ? "Cancelled" : CloseFrames.UpstreamUnavailable;
-            return new UpstreamConnection(null, failure, status);
+            if (stream is not null)
+            {
+                await stream.DisposeAsync();
+            }
+            return new UpstreamConnection(null, cancellationToken.IsCancellationRequested ? "Cancelled" : CloseFrames.UpstreamUnavailable, null);
         }
     }
 
-    public void Dispose() => _invoker.Dispose();
-
-    /// <summary>
-    /// The reference sends <c>Content-Type: application/json</c> on the upgrade request. HttpClient keeps content
-    /// headers on content only, so the body-less GET gets an empty content that carries the header.
-    /// </summary>
-    private sealed class ContentTypeHandler(HttpMessageHandler inner) : DelegatingHandler(inner)
+    private static byte[] UpgradeRequest(Uri upstream, string key, string token, string? project)
     {
-        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        var request = new StringBuilder()
+            .Append(CultureInfo.InvariantCulture, $"GET {upstream.PathAndQuery} HTTP/1.1\r\n")
+            .Append(CultureInfo.InvariantCulture, $"Host: {upstream.Authority}\r\n")
+            .Append("Upgrade: websocket\r\nConnection: Upgrade\r\n")
+            .Append(CultureInfo.InvariantCulture, $"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n")
+            .Append(CultureInfo.InvariantCulture, $"Authorization: Bearer {token}\r\n")
+            .Append("Content-Type: application/json\r\n");
+        if (!string.IsNullOrEmpty(project))
         {
-            request.Content ??= new ByteArrayContent([]);
-            request.Content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
-            return base.SendAsync(request, cancellationToken);
+            request.Append(CultureInfo.InvariantCulture, $"X-Goog-User-Project: {project}\r\n");
+        }
+        return Encoding.ASCII.GetBytes(request.Append("User-Agent: Portal-CES-Proxy\r\n\r\n").ToString());
+    }
+
+    /// <summary>Reads up to the blank line; returns the status, the header block, and any bytes that came after it.</summary>
+    private static async Task<(HttpStatusCode Status, string Head, byte[] Leftover)> ReadResponseHeadAsync(Stream stream, CancellationToken cancellationToken)
+    {
+        var buffer = ArrayPool<byte>.Shared.Rent(MaxResponseHead);
+        try
+        {
+            var length = 0;
+            int end;
+            while ((end = buffer.AsSpan(0, length).IndexOf(HeadEnd)) < 0)
+            {
+                if (length == MaxResponseHead)
+                {
+                    throw new InvalidDataException("The upstream's response head is too long.");
+                }
+                var read = await stream.ReadAsync(buffer.AsMemory(length, MaxResponseHead - length), cancellationToken);
+                if (read == 0)
+                {
+                    throw new IOException("The upstream closed the connection during the handshake.");
+                }
+                length += read;
+            }
+            var head = Encoding.ASCII.GetString(buffer, 0, end);
+            var statusLine = head.AsSpan(0, Math.Max(0, head.IndexOf('\r', StringComparison.Ordinal) is var cr and >= 0 ? cr : head.Length));
+            var parts = statusLine.ToString().Split(' ', 3);
+            if (parts.Length < 2 || !parts[0].StartsWith("HTTP/1.", StringComparison.Ordinal) || !int.TryParse(parts[1], CultureInfo.InvariantCulture, out var status))
+            {
+                throw new InvalidDataException("The upstream's response is not HTTP/1.1.");
+            }
+            return ((HttpStatusCode)status, head, buffer.AsSpan(end + HeadEnd.Length, length - end - HeadEnd.Length).ToArray());
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    /// <summary>RFC 6455 4.1: the upgrade is real only with the right Upgrade, Connection and Sec-WebSocket-Accept.</summary>
+    private static bool AcceptsUpgrade(string head, string key)
+    {
+#pragma warning disable CA5350 // SHA-1 is what RFC 6455 prescribes for Sec-WebSocket-Accept; it is no security boundary here.
+        var expected = Convert.ToBase64String(SHA1.HashData(Encoding.ASCII.GetBytes(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11")));
+#pragma warning restore CA5350
+        string? upgrade = null, connection = null, accept = null;
+        foreach (var line in head.Split("\r\n").Skip(1))
+        {
+            var colon = line.IndexOf(':', StringComparison.Ordinal);
+            if (colon <= 0)
+            {
+                continue;
+            }
+            var value = line[(colon + 1)..].Trim();
+            switch (line[..colon].Trim().ToLowerInvariant())
+            {
+                case "upgrade":
+                    upgrade = value;
+                    break;
+                case "connection":
+                    connection = value;
+                    break;
+                case "sec-websocket-accept":
+                    accept = value;
+                    break;
+            }
+        }
+        return string.Equals(upgrade, "websocket", StringComparison.OrdinalIgnoreCase)
+            && connection is not null && connection.Split(',').Any(t => t.Trim().Equals("upgrade", StringComparison.OrdinalIgnoreCase))
+            && accept == expected;
+    }
+
+    /// <summary>A stream that first returns bytes that arrived together with the handshake's response head.</summary>
+    private sealed class PrefixedStream(byte[] prefix, Stream inner) : Stream
+    {
+        private int _offset;
+
+        public override bool CanRead => true;
+        public override bool CanSeek => false;
+        public override bool CanWrite => true;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            if (_offset < prefix.Length)
+            {
+                var count = Math.Min(buffer.Length, prefix.Length - _offset);
+                prefix.AsSpan(_offset, count).CopyTo(buffer.Span);
+                _offset += count;
+                return new ValueTask<int>(count);
+            }
+            return inner.ReadAsync(buffer, cancellationToken);
+        }
+
+        public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default) => inner.WriteAsync(buffer, cancellationToken);
+        public override Task FlushAsync(CancellationToken cancellationToken) => inner.FlushAsync(cancellationToken);
+        public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
+        public override void Write(byte[] buffer, int offset, int count) => inner.Write(buffer, offset, count);
+        public override void Flush() => inner.Flush();
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing)
+            {
+                inner.Dispose();
+            }
+            base.Dispose(disposing);
+        }
+
+        public override async ValueTask DisposeAsync()
+        {
+            await inner.DisposeAsync();
+            await base.DisposeAsync();
         }
     }
 }

@@ -21,6 +21,9 @@ public sealed class FirstMessageTests
         { "{\"config\":{\"session\":\"projects/p/locations/us/things/x/sessions/1\"}}", "Invalid session format" },
         // The location goes into the upstream host name for Playbooks agents: anything but a location is refused.
         { "{\"configMessage\":{\"session\":\"projects/p/locations/evil.example.com/x?/agents/a/sessions/1\"}}", "Invalid session format" },
+        // Values that become upstream header values cannot smuggle headers in.
+        { "{\"config\":{\"session\":\"projects/p\\r\\nX-Evil: 1/locations/us/apps/a/sessions/1\"}}", "Invalid session format" },
+        { "{\"config\":{\"session\":\"projects/p/locations/us/apps/a/sessions/1\",\"accessToken\":\"ya29.x\\r\\nX-Evil: 1\"}}", "Invalid access token" },
     };
 
     [Theory]

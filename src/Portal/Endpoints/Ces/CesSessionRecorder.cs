@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Net.WebSockets;
 using System.Text;
 using System.Text.Json;
+using Microsoft.Extensions.Options;
 using Portal.Proxy.Telemetry;
 using Portal.Sessions;
 
@@ -13,7 +14,11 @@ namespace Portal.Endpoints.Ces;
 /// and binary frames counted, and how the connection closed. Text-mode requests are recorded in one session per
 /// CES session name.
 /// </summary>
-internal sealed partial class CesSessionRecorder(ISessionBus bus, TimeProvider time, ILogger<CesSessionRecorder> logger) : ICesProxyObserver
+internal sealed partial class CesSessionRecorder(
+    ISessionBus bus,
+    IOptions<CesRecordingOptions> options,
+    TimeProvider time,
+    ILogger<CesSessionRecorder> logger) : ICesProxyObserver
 {
     private const int MaxTextSessions = 10_000;
     private readonly ConcurrentDictionary<string, string> _textSessions = new(StringComparer.Ordinal);
@@ -25,7 +30,7 @@ internal sealed partial class CesSessionRecorder(ISessionBus bus, TimeProvider t
             cancellationToken);
         await bus.AppendAsync(session.Id, NewSessionEvent.FromObject(EventDirections.Internal, EventTypes.SessionStarted, EventActors.Proxy,
             new { connection.ConnectionId, connection.Origin, connection.RemoteAddress, connection.Path }), cancellationToken);
-        return new ConnectionRecorder(bus, session.Id, time, logger);
+        return new ConnectionRecorder(bus, session.Id, options.Value.RecordFrames, time, logger);
     }
 
     public async ValueTask TextExchangeAsync(CesTextExchange exchange, CancellationToken cancellationToken)
@@ -78,7 +83,7 @@ internal sealed partial class CesSessionRecorder(ISessionBus bus, TimeProvider t
         return index > 0 ? session[..index] : null;
     }
 
-    private sealed class ConnectionRecorder(ISessionBus bus, string sessionId, TimeProvider time, ILogger logger) : ICesConnectionObserver
+    private sealed class ConnectionRecorder(ISessionBus bus, string sessionId, bool recordFrames, TimeProvider time, ILogger logger) : ICesConnectionObserver
     {
         private static readonly TimeSpan StatsInterval = TimeSpan.FromSeconds(10);
         private readonly FrameStats _stats = new();
@@ -113,7 +118,7 @@ internal sealed partial class CesSessionRecorder(ISessionBus bus, TimeProvider t
 
         public async ValueTask FrameAsync(FrameDirection direction, FrameKind kind, WebSocketMessageType type, ReadOnlyMemory<byte> recorded, long size, CancellationToken cancellationToken)
         {
-            if (kind == FrameKind.Text)
+            if (kind == FrameKind.Text && recordFrames)
             {
                 var inbound = direction == FrameDirection.ClientToUpstream;
                 await AppendAsync(new NewSessionEvent(
@@ -167,39 +172,35 @@ internal sealed partial class CesSessionRecorder(ISessionBus bus, TimeProvider t
         }
     }
 
-    /// <summary>Counts of frames recorded as counts only: audio and binary, per direction.</summary>
+    /// <summary>Frames recorded as counts only (audio, binary, and text when frame content is not recorded), per direction.</summary>
     private sealed class FrameStats
     {
-        private long _audioIn, _audioInBytes, _audioOut, _audioOutBytes, _binaryIn, _binaryInBytes, _binaryOut, _binaryOutBytes;
+        // [kind, direction, frames|bytes]
+        private readonly long[] _counts = new long[3 * 2 * 2];
 
         public void Count(FrameDirection direction, FrameKind kind, long size)
         {
-            var inbound = direction == FrameDirection.ClientToUpstream;
-            if (kind == FrameKind.Audio)
-            {
-                Interlocked.Increment(ref inbound ? ref _audioIn : ref _audioOut);
-                Interlocked.Add(ref inbound ? ref _audioInBytes : ref _audioOutBytes, size);
-            }
-            else
-            {
-                Interlocked.Increment(ref inbound ? ref _binaryIn : ref _binaryOut);
-                Interlocked.Add(ref inbound ? ref _binaryInBytes : ref _binaryOutBytes, size);
-            }
+            var slot = ((int)kind * 2 + (direction == FrameDirection.ClientToUpstream ? 0 : 1)) * 2;
+            Interlocked.Increment(ref _counts[slot]);
+            Interlocked.Add(ref _counts[slot + 1], size);
         }
 
         public object Snapshot() => new
         {
-            audio = new
-            {
-                @in = new { frames = Interlocked.Read(ref _audioIn), bytes = Interlocked.Read(ref _audioInBytes) },
-                @out = new { frames = Interlocked.Read(ref _audioOut), bytes = Interlocked.Read(ref _audioOutBytes) },
-            },
-            binary = new
-            {
-                @in = new { frames = Interlocked.Read(ref _binaryIn), bytes = Interlocked.Read(ref _binaryInBytes) },
-                @out = new { frames = Interlocked.Read(ref _binaryOut), bytes = Interlocked.Read(ref _binaryOutBytes) },
-            },
+            text = Of(FrameKind.Text),
+            audio = Of(FrameKind.Audio),
+            binary = Of(FrameKind.Binary),
         };
+
+        private object Of(FrameKind kind)
+        {
+            var slot = (int)kind * 4;
+            return new
+            {
+                @in = new { frames = Interlocked.Read(ref _counts[slot]), bytes = Interlocked.Read(ref _counts[slot + 1]) },
+                @out = new { frames = Interlocked.Read(ref _counts[slot + 2]), bytes = Interlocked.Read(ref _counts[slot + 3]) },
+            };
+        }
     }
 
     /// <summary>Recorded payloads: a frame that arrived whole and is JSON is kept as is; anything else as a preview with its size.</summary>

@@ -155,9 +155,12 @@ internal sealed partial class DurableEventWriter : IHostedLifecycleService, IDis
         while (await WaitToReadAsync(reader))
         {
             _batch.Clear();
-            while (_batch.Count < _options.WriterMaxBatch && reader.TryRead(out var item))
+            Drain(reader);
+            if (_batch.Count < _options.WriterMaxBatch && _options.WriterLinger > TimeSpan.Zero && !_abort.IsCancellationRequested)
             {
-                _batch.Add(item);
+                // Events trickling in one by one would each cost a commit; lingering briefly lets them share one.
+                await Task.Delay(_options.WriterLinger, _time, CancellationToken.None);
+                Drain(reader);
             }
             SignalRoom(); // producers refill the queue while this batch is written
             var attempt = 0;
@@ -240,6 +243,14 @@ internal sealed partial class DurableEventWriter : IHostedLifecycleService, IDis
             {
                 Log.DroppedForDeletedSessions(_logger, before - _batch.Count);
             }
+        }
+    }
+
+    private void Drain(ChannelReader<WriteItem> reader)
+    {
+        while (_batch.Count < _options.WriterMaxBatch && reader.TryRead(out var item))
+        {
+            _batch.Add(item);
         }
     }
 

@@ -33,15 +33,15 @@ internal sealed class SessionEventRowConfiguration : IEntityTypeConfiguration<Se
     public void Configure(EntityTypeBuilder<SessionEventRow> builder)
     {
         builder.ToTable("SessionEvents");
-        builder.HasKey(e => e.Id);
-        builder.Property(e => e.Id).ValueGeneratedOnAdd();
+        builder.HasKey(e => new { e.SessionKey, e.Seq });
+        builder.Property(e => e.SessionKey).ValueGeneratedNever();
+        builder.Property(e => e.Seq).ValueGeneratedNever();
         builder.Property(e => e.Time).HasConversion(UnixMillisecondsConverter.Instance);
         builder.Property(e => e.Direction).HasMaxLength(8);
         builder.Property(e => e.Type).HasMaxLength(64);
         builder.Property(e => e.Actor).HasMaxLength(16);
 
         builder.HasOne<SessionRow>().WithMany().HasForeignKey(e => e.SessionKey).OnDelete(DeleteBehavior.Cascade);
-        builder.HasIndex(e => new { e.SessionKey, e.Seq }).IsUnique();
     }
 }
 

@@ -16,10 +16,9 @@ public sealed class SessionRow
     public long EventCount { get; set; }
 }
 
-/// <summary>One event of a session's log as stored.</summary>
+/// <summary>One event of a session's log as stored; (SessionKey, Seq) is its key and the table's order.</summary>
 public sealed class SessionEventRow
 {
-    public long Id { get; set; }
     public long SessionKey { get; set; }
     public long Seq { get; set; }
     public DateTimeOffset Time { get; set; }

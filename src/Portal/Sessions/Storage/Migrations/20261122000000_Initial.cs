@@ -215,31 +215,22 @@ public sealed class Initial : Migration
                 table.PrimaryKey("PK_Sessions", x => x.Key);
             });
 
-        migrationBuilder.CreateTable(
-            name: "SessionEvents",
-            columns: table => new
-            {
-                Id = table.Column<long>(type: "INTEGER", nullable: false)
-                    .Annotation("Sqlite:Autoincrement", true),
-                SessionKey = table.Column<long>(type: "INTEGER", nullable: false),
-                Seq = table.Column<long>(type: "INTEGER", nullable: false),
-                Time = table.Column<long>(type: "INTEGER", nullable: false),
-                Direction = table.Column<string>(type: "TEXT", maxLength: 8, nullable: false),
-                Type = table.Column<string>(type: "TEXT", maxLength: 64, nullable: false),
-                Actor = table.Column<string>(type: "TEXT", maxLength: 16, nullable: false),
-                Payload = table.Column<string>(type: "TEXT", nullable: false),
-                Size = table.Column<int>(type: "INTEGER", nullable: false)
-            },
-            constraints: table =>
-            {
-                table.PrimaryKey("PK_SessionEvents", x => x.Id);
-                table.ForeignKey(
-                    name: "FK_SessionEvents_Sessions_SessionKey",
-                    column: x => x.SessionKey,
-                    principalTable: "Sessions",
-                    principalColumn: "Key",
-                    onDelete: ReferentialAction.Cascade);
-            });
+        // The event log is clustered by (SessionKey, Seq): a session's events are one contiguous range, an append is a
+        // single B-tree insert, and no separate index repeats the key. EF Core cannot say WITHOUT ROWID, hence SQL.
+        migrationBuilder.Sql("""
+            CREATE TABLE "SessionEvents" (
+                "SessionKey" INTEGER NOT NULL,
+                "Seq" INTEGER NOT NULL,
+                "Time" INTEGER NOT NULL,
+                "Direction" TEXT NOT NULL,
+                "Type" TEXT NOT NULL,
+                "Actor" TEXT NOT NULL,
+                "Payload" TEXT NOT NULL,
+                "Size" INTEGER NOT NULL,
+                CONSTRAINT "PK_SessionEvents" PRIMARY KEY ("SessionKey", "Seq"),
+                CONSTRAINT "FK_SessionEvents_Sessions_SessionKey" FOREIGN KEY ("SessionKey") REFERENCES "Sessions" ("Key") ON DELETE CASCADE
+            ) WITHOUT ROWID;
+            """);
 
         migrationBuilder.CreateIndex(
             name: "IX_Sessions_Id",
@@ -266,12 +257,6 @@ public sealed class Initial : Migration
             name: "IX_Sessions_Status",
             table: "Sessions",
             column: "Status");
-
-        migrationBuilder.CreateIndex(
-            name: "IX_SessionEvents_SessionKey_Seq",
-            table: "SessionEvents",
-            columns: new[] { "SessionKey", "Seq" },
-            unique: true);
     }
 
     protected override void Down(MigrationBuilder migrationBuilder)

@@ -265,8 +265,10 @@ internal sealed class PortalDbContextModelSnapshot : ModelSnapshot
 
         modelBuilder.Entity("Portal.Sessions.Storage.SessionEventRow", b =>
             {
-                b.Property<long>("Id")
-                    .ValueGeneratedOnAdd()
+                b.Property<long>("SessionKey")
+                    .HasColumnType("INTEGER");
+
+                b.Property<long>("Seq")
                     .HasColumnType("INTEGER");
 
                 b.Property<string>("Actor")
@@ -283,12 +285,6 @@ internal sealed class PortalDbContextModelSnapshot : ModelSnapshot
                     .IsRequired()
                     .HasColumnType("TEXT");
 
-                b.Property<long>("Seq")
-                    .HasColumnType("INTEGER");
-
-                b.Property<long>("SessionKey")
-                    .HasColumnType("INTEGER");
-
                 b.Property<int>("Size")
                     .HasColumnType("INTEGER");
 
@@ -300,10 +296,7 @@ internal sealed class PortalDbContextModelSnapshot : ModelSnapshot
                     .HasMaxLength(64)
                     .HasColumnType("TEXT");
 
-                b.HasKey("Id");
-
-                b.HasIndex("SessionKey", "Seq")
-                    .IsUnique();
+                b.HasKey("SessionKey", "Seq");
 
                 b.ToTable("SessionEvents", (string)null);
             });
