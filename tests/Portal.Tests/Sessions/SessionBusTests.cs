@@ -272,6 +272,33 @@ public sealed class SessionBusTests
     }
 
     [Fact]
+    public async Task Restart_AfterACrash_RecountsTheEventsOfSessionsThatWereLive()
+    {
+        var harness = await SessionsHarness.StartAsync();
+        var session = await harness.NewSessionAsync();
+        for (var i = 0; i < 9; i++)
+        {
+            await harness.Bus.AppendAsync(session.Id, SessionsHarness.Event(i), Ct);
+        }
+        await harness.StopAsync();
+        // What a kill -9 under load can leave: the events are in, the session row's count lags behind them.
+        using (var connection = new SqliteConnection($"Data Source={harness.DatabasePath};Pooling=False"))
+        {
+            connection.Open();
+            using var lag = connection.CreateCommand();
+            lag.CommandText = "UPDATE Sessions SET EventCount = 3, Status = 'active'";
+            lag.ExecuteNonQuery();
+        }
+
+        harness = await SessionsHarness.StartAsync(harness.Folder, null);
+        await using var _ = harness;
+        var recovered = await harness.Store.GetAsync(session.Id, Ct);
+
+        Assert.Equal(9, recovered!.EventCount);
+        Assert.Equal(SessionStatuses.Interrupted, recovered.Status);
+    }
+
+    [Fact]
     public async Task Append_UpdatesTheSessionsEventCountAndLastActivity()
     {
         await using var harness = await SessionsHarness.StartAsync();

@@ -15,8 +15,16 @@ internal sealed partial class DatabaseInitializer(
     {
         await using var db = await dbFactory.CreateDbContextAsync(cancellationToken);
         await database.MigrateAsync(db, cancellationToken);
-        // Nothing is live before start-up: a session still "active" was cut off by a crash or a kill. The parts that
-        // own such sessions (chat runs, connections) finish their own recovery from this status.
+        // Nothing is live before start-up: a session still "active" was cut off by a crash or a kill. Its row may
+        // lag its events by up to a second (the writer touches rows once a second under load), so it is recounted.
+        // The parts that own such sessions (chat runs, connections) finish their own recovery from this status.
+        await db.Database.ExecuteSqlRawAsync(
+            """
+            UPDATE Sessions SET
+                EventCount = coalesce((SELECT max(Seq) FROM SessionEvents e WHERE e.SessionKey = Sessions.Key), 0),
+                LastActivityAt = max(LastActivityAt, coalesce((SELECT max(Time) FROM SessionEvents e WHERE e.SessionKey = Sessions.Key), 0))
+            WHERE Status = 'active'
+            """, cancellationToken);
         var interrupted = await db.Sessions
             .Where(s => s.Status == SessionStatuses.Active)
             .ExecuteUpdateAsync(s => s.SetProperty(r => r.Status, SessionStatuses.Interrupted), cancellationToken);

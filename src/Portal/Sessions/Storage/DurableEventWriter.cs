@@ -21,7 +21,11 @@ internal sealed partial class DurableEventWriter : IHostedLifecycleService, IDis
     private readonly ILogger<DurableEventWriter> _logger;
     private readonly CancellationTokenSource _abort = new();
     private readonly List<WriteItem> _batch = [];
+    private static readonly TimeSpan TouchInterval = TimeSpan.FromSeconds(1);
     private readonly Dictionary<SessionState, (long Seq, long Time)> _batchSessions = [];
+    /// <summary>Sessions with events written since their row was last updated.</summary>
+    private readonly Dictionary<SessionState, (long Seq, long Time)> _untouched = [];
+    private long _lastTouch;
     private readonly Lock _roomGate = new();
     private TaskCompletionSource _room = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private bool _stopped;
@@ -152,6 +156,7 @@ internal sealed partial class DurableEventWriter : IHostedLifecycleService, IDis
         var tKey = touch.Parameters.Add("$k", SqliteType.Integer);
 
         var reader = _queue.Reader;
+        var touchSessions = false;
         while (await WaitToReadAsync(reader))
         {
             _batch.Clear();
@@ -163,6 +168,9 @@ internal sealed partial class DurableEventWriter : IHostedLifecycleService, IDis
                 Drain(reader);
             }
             SignalRoom(); // producers refill the queue while this batch is written
+            // Session rows (event count, last activity) are touched once a second under load, and at once when the
+            // queue runs dry: under a steady stream that halves the writes, and a quiet log is always up to date.
+            touchSessions = reader.Count == 0 || _time.GetElapsedTime(_lastTouch) >= TouchInterval;
             var attempt = 0;
             while (true)
             {
@@ -192,6 +200,11 @@ internal sealed partial class DurableEventWriter : IHostedLifecycleService, IDis
             {
                 state.MarkDurable(last.Seq);
             }
+            if (touchSessions)
+            {
+                _untouched.Clear();
+                _lastTouch = _time.GetTimestamp();
+            }
             Health.RecordSuccess(_batch.Count);
             RunHousekeeping();
         }
@@ -219,13 +232,21 @@ internal sealed partial class DurableEventWriter : IHostedLifecycleService, IDis
                 pSize.Value = e.Size;
                 insert.ExecuteNonQuery();
                 _batchSessions[state] = (e.Seq, time);
+                _untouched[state] = (e.Seq, time);
             }
-            foreach (var (state, last) in _batchSessions)
+            if (touchSessions)
             {
-                tKey.Value = state.Key;
-                tCount.Value = last.Seq;
-                tTime.Value = last.Time;
-                touch.ExecuteNonQuery();
+                foreach (var (state, last) in _untouched)
+                {
+                    if (state.Deleted)
+                    {
+                        continue;
+                    }
+                    tKey.Value = state.Key;
+                    tCount.Value = last.Seq;
+                    tTime.Value = last.Time;
+                    touch.ExecuteNonQuery();
+                }
             }
             transaction.Commit();
         }
