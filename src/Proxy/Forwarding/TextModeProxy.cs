@@ -141,15 +141,25 @@ internal static partial class TextModeProxy
         }
     }
 
-    private static Task RecordAsync(ProxyServices services, HttpContext context, string path, byte[]? request, int status, byte[]? response, long started) =>
-        services.Observer.TextExchangeAsync(new CesTextExchange(
-            context.Request.Method,
-            path,
-            context.Request.Headers.Origin.Count > 0 ? context.Request.Headers.Origin.ToString() : null,
-            request,
-            status,
-            response,
-            services.Time.GetElapsedTime(started)), CancellationToken.None).AsTask();
+    private static async Task RecordAsync(ProxyServices services, HttpContext context, string path, byte[]? request, int status, byte[]? response, long started)
+    {
+        try
+        {
+            await services.Observer.TextExchangeAsync(new CesTextExchange(
+                context.Request.Method,
+                path,
+                context.Request.Headers.Origin.Count > 0 ? context.Request.Headers.Origin.ToString() : null,
+                request,
+                status,
+                response,
+                services.Time.GetElapsedTime(started)), CancellationToken.None);
+        }
+        catch (Exception ex)
+        {
+            // The widget has its answer already; a recording failure is logged, not turned into an error for it.
+            Log.NotRecorded(services.Loggers.CreateLogger("Portal.Proxy.Forwarding.TextMode"), ex);
+        }
+    }
 
     private static void AddCorsHeaders(IHeaderDictionary headers, string origin)
     {
@@ -208,5 +218,8 @@ internal static partial class TextModeProxy
 
         [LoggerMessage(3, LogLevel.Warning, "Text-mode request to {Target} failed: {Failure}")]
         public static partial void UpstreamFailed(ILogger logger, Uri target, string failure);
+
+        [LoggerMessage(4, LogLevel.Error, "A text-mode exchange could not be recorded")]
+        public static partial void NotRecorded(ILogger logger, Exception exception);
     }
 }
