@@ -3,7 +3,9 @@ using Portal.Components;
 using Portal.Components.Account;
 using Portal.Configuration;
 using Portal.Endpoints;
+using Portal.Endpoints.AgentSocket;
 using Portal.Endpoints.Ces;
+using Portal.Endpoints.Sockets;
 using Portal.Proxy;
 using Portal.Proxy.Telemetry;
 using Portal.Security;
@@ -49,6 +51,8 @@ public static class PortalHost
         builder.Services.AddCesProxy();
         builder.Services.AddOptions<CesRecordingOptions>().BindConfiguration(CesRecordingOptions.Section);
         builder.Services.AddSingleton<ICesProxyObserver, CesSessionRecorder>();
+        builder.Services.AddOptions<SocketOptions>().BindConfiguration(SocketOptions.Section);
+        builder.Services.AddSingleton<SessionPresence>();
         builder.Services.AddProblemDetails();
         return builder;
     }
@@ -65,6 +69,7 @@ public static class PortalHost
         app.UseAuthentication();
         app.UseAuthorization();
         app.UseAntiforgery();
+        app.UseWebSockets();
 
         app.MapStaticAssets();
         app.MapPortalHealth();
@@ -72,6 +77,7 @@ public static class PortalHost
         app.MapSeedSessions();
         app.MapAccountEndpoints();
         app.MapCesProxy("/ces");
+        app.MapAgentSocket();
         app.MapPortalUi();
         return app;
     }

@@ -1,5 +1,5 @@
 using System.Text.Json;
-using Portal.Agents.Chat;
+using Portal.Agents.Runtime;
 using Portal.Components.Chat;
 using Portal.Sessions;
 
@@ -13,7 +13,7 @@ public sealed class ConversationViewTests
     public void Apply_AStreamedReply_BuildsTheUserAndAssistantMessages()
     {
         var view = new ConversationView();
-        foreach (var e in Conversation(RunStatuses.Completed))
+        foreach (var e in Conversation(TurnStatuses.Completed))
         {
             view.Apply(e);
         }
@@ -34,7 +34,7 @@ public sealed class ConversationViewTests
     public void Apply_MidStream_ShowsThePartialReplyAsStreaming()
     {
         var view = new ConversationView();
-        foreach (var e in Conversation(RunStatuses.Completed).Take(4))
+        foreach (var e in Conversation(TurnStatuses.Completed).Take(4))
         {
             view.Apply(e);
         }
@@ -46,21 +46,21 @@ public sealed class ConversationViewTests
     }
 
     [Fact]
-    public void Apply_StoppedRun_KeepsThePartialReplyMarkedStopped()
+    public void Apply_CancelledTurn_KeepsThePartialReplyMarkedCancelled()
     {
         var view = new ConversationView();
-        foreach (var e in Conversation(RunStatuses.Stopped))
+        foreach (var e in Conversation(TurnStatuses.Cancelled))
         {
             view.Apply(e);
         }
 
-        Assert.Equal(RunStatuses.Stopped, view.Messages[^1].EndedAs);
+        Assert.Equal(TurnStatuses.Cancelled, view.Messages[^1].EndedAs);
     }
 
     [Fact]
     public void Apply_SameEventsTwice_ChangesNothing()
     {
-        var events = Conversation(RunStatuses.Completed).ToList();
+        var events = Conversation(TurnStatuses.Completed).ToList();
         var view = new ConversationView();
         foreach (var e in events.Concat(events))
         {
@@ -74,18 +74,16 @@ public sealed class ConversationViewTests
     private IEnumerable<SessionEvent> Conversation(string finalStatus)
     {
         _seq = 0;
-        yield return Event(EventTypes.UserInput, new UserInputPayload("hi"));
-        yield return Event(EventTypes.RunStarted, new RunStartedPayload("r1", "Offline agent", true));
+        yield return Event(EventTypes.UserInput, UserInputPayload.FromText("hi"), EventDirections.In);
+        yield return Event(EventTypes.RunStarted, new RunStartedPayload("r1", 1, "Offline agent", "offline", "offline", true), EventDirections.Internal);
         yield return Event(EventTypes.ResponseDelta, new ResponseDeltaPayload("r1", "i1", "Hello "));
         yield return Event(EventTypes.ResponseDelta, new ResponseDeltaPayload("r1", "i1", ""));
         yield return Event(EventTypes.ResponseDelta, new ResponseDeltaPayload("r1", "i1", "there"));
-        yield return Event(EventTypes.ResponseItem, ResponseItemPayload.AssistantMessage("r1", "i1", "Hello there"));
-        yield return Event(EventTypes.RunFinished, new RunFinishedPayload("r1", finalStatus));
+        yield return Event(EventTypes.ResponseItem, ResponseItemPayload.AssistantMessage("r1", "resp1", "i1", "Hello there"));
+        yield return Event(AgentEventTypes.AgentFinished, new AgentFinishedPayload("resp1", "r1", finalStatus));
     }
 
-    private SessionEvent Event<T>(string type, T payload) =>
-        new("s", ++_seq, DateTimeOffset.UnixEpoch, EventDirections.Out, type, EventActors.Agent,
-            JsonSerializer.Serialize(payload, Web), 0);
-
-    private static readonly JsonSerializerOptions Web = new(JsonSerializerDefaults.Web);
+    private SessionEvent Event<T>(string type, T payload, string direction = EventDirections.Out) =>
+        new("s", ++_seq, DateTimeOffset.UnixEpoch, direction, type, EventActors.Agent,
+            JsonSerializer.Serialize(payload, AgentJson.Options), 0);
 }

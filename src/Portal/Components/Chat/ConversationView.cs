@@ -1,12 +1,14 @@
 using System.Text;
 using System.Text.Json;
-using Portal.Agents.Chat;
+using Portal.Agents.Runtime;
 using Portal.Sessions;
 
 namespace Portal.Components.Chat;
 
-/// <summary>One message of a conversation as shown.</summary>
-public sealed class ChatMessage(string id, string role, DateTimeOffset time)
+public enum ChatMessageKind { Text, ToolCall, Notice }
+
+/// <summary>One entry of a conversation as shown: a message, a tool call with its approval and output, or a notice.</summary>
+public sealed class ChatMessage(string id, string role, DateTimeOffset time, ChatMessageKind kind = ChatMessageKind.Text)
 {
     private readonly StringBuilder _text = new();
     private string? _cached;
@@ -14,15 +16,22 @@ public sealed class ChatMessage(string id, string role, DateTimeOffset time)
     public string Id { get; } = id;
     public string Role { get; } = role;
     public DateTimeOffset Time { get; } = time;
+    public ChatMessageKind Kind { get; } = kind;
     public string? RunId { get; set; }
     public string? Agent { get; set; }
     public bool Offline { get; set; }
     /// <summary>True while tokens are still arriving.</summary>
     public bool Streaming { get; set; }
-    /// <summary>Why the reply ended early: stopped, failed, interrupted.</summary>
+    /// <summary>Why the turn ended early: cancelled, denied, failed, interrupted.</summary>
     public string? EndedAs { get; set; }
-    public string? Error { get; set; }
-    /// <summary>Changes whenever the text does; lets a message component skip re-rendering unchanged text.</summary>
+    /// <summary>The model's text stopped before it was complete.</summary>
+    public bool Incomplete { get; set; }
+    /// <summary>The call this explanation explains.</summary>
+    public string? Explains { get; set; }
+    /// <summary>Set on a user message that was not delivered (the agent was busy).</summary>
+    public string? Rejected { get; set; }
+    public ToolCallView? Tool { get; set; }
+    /// <summary>Changes whenever anything shown does; lets a message component skip re-rendering unchanged messages.</summary>
     public int Version { get; private set; }
 
     public string Text => _cached ??= _text.ToString();
@@ -30,16 +39,46 @@ public sealed class ChatMessage(string id, string role, DateTimeOffset time)
     public void Append(string delta)
     {
         _text.Append(delta);
-        _cached = null;
-        Version++;
+        Touch();
     }
 
     public void Replace(string text)
     {
         _text.Clear().Append(text);
+        Touch();
+    }
+
+    public void Touch()
+    {
         _cached = null;
         Version++;
     }
+}
+
+/// <summary>A tool call as shown: what it runs, whether it waits for approval, how it was answered, what it printed.</summary>
+public sealed class ToolCallView
+{
+    public required string CallId { get; init; }
+    public required string Name { get; init; }
+    public required string Arguments { get; init; }
+    public IReadOnlyList<string>? Command { get; set; }
+    public string? Patch { get; set; }
+    public IReadOnlyList<string>? Files { get; set; }
+    public string? Reason { get; set; }
+    /// <summary>True while an approval request waits for an answer.</summary>
+    public bool AwaitingApproval { get; set; }
+    public string? Decision { get; set; }
+    public string? DecidedBy { get; set; }
+    public string? DecisionNote { get; set; }
+    public string? Output { get; set; }
+
+    /// <summary>The command as a person reads it: the script of <c>bash -lc</c>, else the argv joined.</summary>
+    public string CommandLine => Command switch
+    {
+        null => Arguments,
+        var argv when Agents.Approvals.SafeCommands.ShellScript(argv) is { } script => script,
+        var argv => string.Join(' ', argv.Select(a => a.Length == 0 || a.Any(char.IsWhiteSpace) ? "'" + a.Replace("'", "'\\''", StringComparison.Ordinal) + "'" : a)),
+    };
 }
 
 /// <summary>
@@ -49,6 +88,8 @@ public sealed class ChatMessage(string id, string role, DateTimeOffset time)
 public sealed class ConversationView
 {
     private readonly Dictionary<string, ChatMessage> _byItem = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, ChatMessage> _byCall = new(StringComparer.Ordinal);
+    private readonly Dictionary<long, ChatMessage> _byInputSeq = [];
     private readonly Dictionary<string, (string Agent, bool Offline)> _runs = new(StringComparer.Ordinal);
 
     public List<ChatMessage> Messages { get; } = [];
@@ -56,6 +97,10 @@ public sealed class ConversationView
     public string? RunningRunId { get; private set; }
     public bool Running => RunningRunId is not null;
     public string? LastError { get; private set; }
+    /// <summary>The tool call waiting for the user's approval, if any.</summary>
+    public ToolCallView? PendingApproval { get; private set; }
+    /// <summary>The agent this conversation talks to, from its first event.</summary>
+    public string? Agent { get; private set; }
 
     /// <summary>Applies one event; events at or below <see cref="LastSeq"/> are ignored, so replays are harmless.</summary>
     public void Apply(SessionEvent e)
@@ -67,46 +112,138 @@ public sealed class ConversationView
         LastSeq = e.Seq;
         try
         {
-            switch (e.Type)
-            {
-                case EventTypes.UserInput:
-                    var input = Read<UserInputPayload>(e);
-                    Messages.Add(NewMessage($"u{e.Seq}", "user", e, input?.Text ?? ""));
-                    LastError = null;
-                    break;
-                case EventTypes.RunStarted when Read<RunStartedPayload>(e) is { } started:
-                    _runs[started.RunId] = (started.Agent, started.Offline);
-                    RunningRunId = started.RunId;
-                    break;
-                case EventTypes.ResponseDelta when Read<ResponseDeltaPayload>(e) is { } delta:
-                    var streaming = AssistantMessage(delta.ItemId, delta.RunId, e);
-                    streaming.Streaming = true;
-                    streaming.Append(delta.Delta);
-                    break;
-                case EventTypes.ResponseItem when Read<ResponseItemPayload>(e) is { Type: "message" } item:
-                    var complete = AssistantMessage(item.Id, item.RunId, e);
-                    complete.Replace(item.Text);
-                    complete.Streaming = false;
-                    break;
-                case EventTypes.RunFinished when Read<RunFinishedPayload>(e) is { } finished:
-                    foreach (var message in Messages.Where(m => m.RunId == finished.RunId))
-                    {
-                        message.Streaming = false;
-                        message.EndedAs = finished.Status == RunStatuses.Completed ? null : finished.Status;
-                    }
-                    if (RunningRunId == finished.RunId)
-                    {
-                        RunningRunId = null;
-                    }
-                    break;
-                case EventTypes.Error when Read<ErrorPayload>(e) is { } error:
-                    LastError = error.Message;
-                    break;
-            }
+            ApplyCore(e);
         }
         catch (JsonException)
         {
             // An event this view cannot read is skipped; the log keeps it.
+        }
+    }
+
+    private void ApplyCore(SessionEvent e)
+    {
+        switch (e.Type)
+        {
+            case EventTypes.SessionStarted:
+                using (var document = JsonDocument.Parse(e.Payload))
+                {
+                    Agent = document.RootElement.TryGetProperty("agent", out var agent) ? agent.GetString() : null;
+                }
+                break;
+            case EventTypes.UserInput when e.Direction == EventDirections.In:
+                var input = AgentJson.Read<UserInputPayload>(e.Payload);
+                var user = NewMessage($"u{e.Seq}", "user", e, input?.ReadText() ?? "");
+                _byInputSeq[e.Seq] = user;
+                LastError = null;
+                break;
+            case EventTypes.RunStarted when AgentJson.Read<RunStartedPayload>(e.Payload) is { } started:
+                _runs[started.RunId] = (started.Agent, started.Offline);
+                RunningRunId = started.RunId;
+                Agent ??= started.Agent;
+                break;
+            case EventTypes.ResponseDelta when AgentJson.Read<ResponseDeltaPayload>(e.Payload) is { } delta:
+                var streaming = AssistantMessage(delta.ItemId, delta.RunId, e);
+                streaming.Streaming = true;
+                streaming.Append(delta.Delta);
+                break;
+            case EventTypes.ResponseItem when AgentJson.Read<ResponseItemPayload>(e.Payload) is { } item:
+                ApplyItem(item, e);
+                break;
+            case EventTypes.ApprovalRequest when AgentJson.Read<ApprovalRequestPayload>(e.Payload) is { } request:
+                if (_byCall.TryGetValue(request.CallId, out var asked) && asked.Tool is { } tool)
+                {
+                    tool.Command = request.Command;
+                    tool.Patch = request.ApplyPatch?.Patch;
+                    tool.Files = request.ApplyPatch?.Files;
+                    tool.Reason = request.Reason;
+                    tool.AwaitingApproval = true;
+                    tool.Decision = null;
+                    PendingApproval = tool;
+                    asked.Touch();
+                }
+                break;
+            case EventTypes.ApprovalDecision when AgentJson.Read<ApprovalDecisionPayload>(e.Payload) is { } decision:
+                if (_byCall.TryGetValue(decision.CallId, out var decided) && decided.Tool is { } answered)
+                {
+                    answered.AwaitingApproval = false;
+                    answered.Decision = decision.Decision;
+                    answered.DecidedBy = decision.By;
+                    answered.DecisionNote = decision.Note ?? (decision.Remembered ? "Remembered for this conversation." : null);
+                    if (PendingApproval == answered)
+                    {
+                        PendingApproval = null;
+                    }
+                    decided.Touch();
+                }
+                break;
+            case AgentEventTypes.AgentFinished when AgentJson.Read<AgentFinishedPayload>(e.Payload) is { } finished:
+                foreach (var message in Messages.Where(m => m.RunId == finished.RunId))
+                {
+                    message.Streaming = false;
+                    if (message.Tool is { AwaitingApproval: true } waiting)
+                    {
+                        waiting.AwaitingApproval = false;
+                    }
+                    message.Touch();
+                }
+                if (finished.Status != TurnStatuses.Completed && Messages.LastOrDefault(m => m.RunId == finished.RunId) is { } last)
+                {
+                    last.EndedAs = finished.Status;
+                }
+                if (PendingApproval is not null && _byCall.TryGetValue(PendingApproval.CallId, out var pending) && pending.RunId == finished.RunId)
+                {
+                    PendingApproval = null;
+                }
+                if (RunningRunId == finished.RunId)
+                {
+                    RunningRunId = null;
+                }
+                break;
+            case EventTypes.Error when AgentJson.Read<ErrorPayload>(e.Payload) is { } error:
+                if (error.InputSeq is { } seq && _byInputSeq.TryGetValue(seq, out var rejected))
+                {
+                    rejected.Rejected = error.Message;
+                    rejected.Touch();
+                }
+                else
+                {
+                    LastError = error.Message;
+                }
+                break;
+            case AgentEventTypes.ContextCompacted when AgentJson.Read<ContextCompactedPayload>(e.Payload) is { } compacted:
+                var notice = NewMessage($"n{e.Seq}", "system", e, "", ChatMessageKind.Notice);
+                notice.Append(compacted.ReplacedMessages == 0
+                    ? "Nothing to compact yet."
+                    : $"Context compacted ({compacted.Strategy}): {compacted.ReplacedMessages} earlier messages {(compacted.Summary is null ? "dropped" : "summarised")}, {compacted.OldTokenCount:N0} \u2192 {compacted.NewTokenCount:N0} tokens.");
+                break;
+        }
+    }
+
+    private void ApplyItem(ResponseItemPayload item, SessionEvent e)
+    {
+        switch (item.Type)
+        {
+            case ResponseItemTypes.Message when item.Id is not null && item.RunId is not null:
+                var complete = AssistantMessage(item.Id, item.RunId, e);
+                complete.Replace(item.Text);
+                complete.Streaming = false;
+                complete.Incomplete = item.Status == "incomplete";
+                complete.Explains = item.Explains;
+                break;
+            case ResponseItemTypes.FunctionCall when item.CallId is not null:
+                var call = NewMessage("c" + item.CallId, "tool", e, "", ChatMessageKind.ToolCall);
+                call.RunId = item.RunId;
+                call.Tool = new ToolCallView { CallId = item.CallId, Name = item.Name ?? "tool", Arguments = item.Arguments ?? "{}" };
+                _byCall[item.CallId] = call;
+                break;
+            case ResponseItemTypes.FunctionCallOutput when item.CallId is not null:
+                if (_byCall.TryGetValue(item.CallId, out var done) && done.Tool is { } tool)
+                {
+                    tool.Output = item.Output;
+                    tool.AwaitingApproval = false;
+                    done.Touch();
+                }
+                break;
         }
     }
 
@@ -124,24 +261,17 @@ public sealed class ConversationView
             message.Offline = run.Offline;
         }
         _byItem[itemId] = message;
-        Messages.Add(message);
         return message;
     }
 
-    private static ChatMessage NewMessage(string id, string role, SessionEvent e, string text)
+    private ChatMessage NewMessage(string id, string role, SessionEvent e, string text, ChatMessageKind kind = ChatMessageKind.Text)
     {
-        var message = new ChatMessage(id, role, e.Time);
+        var message = new ChatMessage(id, role, e.Time, kind);
         if (text.Length > 0)
         {
             message.Append(text);
         }
+        Messages.Add(message);
         return message;
     }
-
-    private static T? Read<T>(SessionEvent e) => JsonSerializer.Deserialize<T>(e.Payload, ChatJson.Options);
-}
-
-internal static class ChatJson
-{
-    public static readonly JsonSerializerOptions Options = new(JsonSerializerDefaults.Web);
 }

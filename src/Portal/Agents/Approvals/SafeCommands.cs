@@ -1,0 +1,154 @@
+using System.Text.RegularExpressions;
+
+namespace Portal.Agents.Approvals;
+
+/// <summary>
+/// Commands known to only read: under the <c>suggest</c> policy they run without asking. The list is the protocol's
+/// (ls, cat, pwd, grep, rg, head, tail, wc, git status|log|diff|show|branch, sed -n, find without -exec/-delete) with
+/// the options that would make them write or run something else refused. A shell script (<c>bash -lc "..."</c>) is
+/// safe only when it is one such command with no operator, redirection or substitution.
+/// </summary>
+public static partial class SafeCommands
+{
+    private static readonly HashSet<string> Plain = new(StringComparer.Ordinal) { "ls", "cat", "pwd", "head", "tail", "wc", "grep", "egrep", "fgrep", "echo", "true", "tree", "stat", "file", "which", "whoami", "date", "nl" };
+    private static readonly HashSet<string> GitReading = new(StringComparer.Ordinal) { "status", "log", "diff", "show", "branch" };
+    private static readonly HashSet<string> GitBranchListing = new(StringComparer.Ordinal) { "-a", "--all", "-r", "--remotes", "-l", "--list", "-v", "-vv", "--verbose", "--show-current", "--no-color", "--color" };
+    private static readonly HashSet<string> FindActions = new(StringComparer.Ordinal) { "-exec", "-execdir", "-ok", "-okdir", "-delete", "-fls", "-fprint", "-fprint0", "-fprintf" };
+    private static readonly HashSet<string> Shells = new(StringComparer.Ordinal) { "bash", "sh", "zsh", "dash" };
+
+    public static bool IsReadOnly(IReadOnlyList<string> argv)
+    {
+        if (argv.Count == 0)
+        {
+            return false;
+        }
+        if (ShellScript(argv) is { } script)
+        {
+            return SimpleCommand(script) is { } words && IsReadOnlyProgram(words);
+        }
+        return IsReadOnlyProgram(argv);
+    }
+
+    /// <summary>The script of <c>bash -lc "script"</c> (or sh, zsh, dash; -c with or without -l); null for other argv.</summary>
+    public static string? ShellScript(IReadOnlyList<string> argv) =>
+        argv.Count == 3 && Shells.Contains(Path.GetFileName(argv[0])) && argv[1] is "-c" or "-lc" or "-cl" ? argv[2] : null;
+
+    /// <summary>
+    /// True when argv runs more than one command, or runs one through a shell with operators: <c>&amp;&amp;</c>,
+    /// <c>||</c>, <c>;</c>, pipes, redirections, substitutions, background jobs, newlines. "Always" is never remembered
+    /// for these: approving <c>git status</c> must not approve <c>git status &amp;&amp; rm -rf ~</c>.
+    /// </summary>
+    public static bool IsCompound(IReadOnlyList<string> argv) => ShellScript(argv) is { } script && SimpleCommand(script) is null;
+
+    /// <summary>The words of a script that is one simple command (quotes honoured); null when it is anything more.</summary>
+    internal static List<string>? SimpleCommand(string script)
+    {
+        var words = new List<string>();
+        var word = new System.Text.StringBuilder();
+        var inWord = false;
+        for (var i = 0; i < script.Length; i++)
+        {
+            var c = script[i];
+            switch (c)
+            {
+                case '\'':
+                    var close = script.IndexOf('\'', i + 1);
+                    if (close < 0)
+                    {
+                        return null;
+                    }
+                    word.Append(script, i + 1, close - i - 1);
+                    inWord = true;
+                    i = close;
+                    break;
+                case '"':
+                    var end = i + 1;
+                    while (end < script.Length && script[end] != '"')
+                    {
+                        if (script[end] is '$' or '`' or '\\')
+                        {
+                            return null; // expansions and escapes inside double quotes: not judged
+                        }
+                        end++;
+                    }
+                    if (end >= script.Length)
+                    {
+                        return null;
+                    }
+                    word.Append(script, i + 1, end - i - 1);
+                    inWord = true;
+                    i = end;
+                    break;
+                case ' ' or '\t':
+                    if (inWord)
+                    {
+                        words.Add(word.ToString());
+                        word.Clear();
+                        inWord = false;
+                    }
+                    break;
+                case '&' or '|' or ';' or '<' or '>' or '$' or '`' or '\\' or '\n' or '\r' or '(' or ')' or '{' or '}' or '*' or '?' or '[' or '~' or '#' or '!':
+                    return null;
+                default:
+                    word.Append(c);
+                    inWord = true;
+                    break;
+            }
+        }
+        if (inWord)
+        {
+            words.Add(word.ToString());
+        }
+        return words.Count == 0 ? null : words;
+    }
+
+    private static bool IsReadOnlyProgram(IReadOnlyList<string> argv)
+    {
+        var program = argv[0];
+        if (program.Contains('/', StringComparison.Ordinal))
+        {
+            return false; // ./ls is not ls
+        }
+        var args = argv.Skip(1).ToList();
+        if (args.Any(LeavesWorkingDirectory))
+        {
+            return false; // reading outside the working directory (Portal's own data, other users' files) is asked
+        }
+        return program switch
+        {
+            "git" => IsReadOnlyGit(args),
+            "sed" => IsPrintingSed(args),
+            "find" => !args.Any(a => FindActions.Contains(a)),
+            "rg" => !args.Any(a => a.StartsWith("--pre", StringComparison.Ordinal) || a is "-z" or "--search-zip"),
+            _ => Plain.Contains(program),
+        };
+    }
+
+    private static bool LeavesWorkingDirectory(string argument)
+    {
+        var value = argument.StartsWith('-') && argument.IndexOf('=', StringComparison.Ordinal) is var eq and > 0 ? argument[(eq + 1)..] : argument;
+        return value.StartsWith('/') || value.StartsWith('~') || value.Split('/').Contains("..");
+    }
+
+    private static bool IsReadOnlyGit(List<string> args)
+    {
+        // Options before the subcommand (-c, -C, --exec-path...) can run anything: not judged.
+        if (args.Count == 0 || !GitReading.Contains(args[0]))
+        {
+            return false;
+        }
+        var rest = args.Skip(1).ToList();
+        if (rest.Any(a => a.StartsWith("--output", StringComparison.Ordinal) || a.StartsWith("--ext-diff", StringComparison.Ordinal) || a.StartsWith("--textconv", StringComparison.Ordinal)))
+        {
+            return false;
+        }
+        return args[0] != "branch" || rest.All(GitBranchListing.Contains);
+    }
+
+    /// <summary><c>sed -n '5p'</c> or <c>sed -n '10,20p' file</c>: printing a line range, nothing else.</summary>
+    private static bool IsPrintingSed(List<string> args) =>
+        args.Count is 2 or 3 && args[0] == "-n" && PrintRange().IsMatch(args[1]) && args.Skip(2).All(a => !a.StartsWith('-'));
+
+    [GeneratedRegex(@"^\d+(,\d+)?p$")]
+    private static partial Regex PrintRange();
+}

@@ -1,0 +1,160 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+
+namespace Portal.Agents.Tools;
+
+/// <summary>Limits of the shell tool.</summary>
+public sealed record ShellLimits(TimeSpan Timeout, int MaxOutputBytes = 10 * 1024, int MaxOutputLines = 256)
+{
+    public static readonly ShellLimits Default = new(TimeSpan.FromSeconds(10));
+}
+
+/// <summary>
+/// Runs a command given as argv (no shell in between unless argv asks for one) in the working directory, with an
+/// environment that carries no key, token or password, a timeout, and output capped at 10 KB / 256 lines. On timeout
+/// or cancellation the whole process tree is killed.
+/// </summary>
+public static class ShellTool
+{
+    /// <summary>The only variables a command inherits; everything else (keys, tokens, Portal's own settings) stays out.</summary>
+    private static readonly string[] InheritedVariables = ["PATH", "HOME", "LANG", "LANGUAGE", "TZ", "USER", "LOGNAME", "SHELL", "TMPDIR"];
+
+    public static async Task<ToolResult> RunAsync(IReadOnlyList<string> argv, string workingDirectory, ShellLimits limits, CancellationToken cancellationToken)
+    {
+        if (argv.Count == 0 || string.IsNullOrWhiteSpace(argv[0]))
+        {
+            return ToolResult.Failure("The command is empty.");
+        }
+        var start = new ProcessStartInfo(argv[0])
+        {
+            WorkingDirectory = workingDirectory,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+            UseShellExecute = false,
+            StandardOutputEncoding = Encoding.UTF8,
+            StandardErrorEncoding = Encoding.UTF8,
+        };
+        foreach (var argument in argv.Skip(1))
+        {
+            start.ArgumentList.Add(argument);
+        }
+        start.Environment.Clear();
+        foreach (var name in InheritedVariables)
+        {
+            if (Environment.GetEnvironmentVariable(name) is { } value)
+            {
+                start.Environment[name] = value;
+            }
+        }
+        foreach (var entry in Environment.GetEnvironmentVariables().Keys.OfType<string>().Where(k => k.StartsWith("LC_", StringComparison.Ordinal)))
+        {
+            start.Environment[entry] = Environment.GetEnvironmentVariable(entry);
+        }
+        start.Environment["TERM"] = "dumb";
+        start.Environment["PAGER"] = "cat";
+        start.Environment["GIT_PAGER"] = "cat";
+
+        var output = new OutputCollector(limits.MaxOutputBytes, limits.MaxOutputLines);
+        var watch = Stopwatch.StartNew();
+        using var process = new Process { StartInfo = start };
+        try
+        {
+            process.Start();
+        }
+        catch (System.ComponentModel.Win32Exception ex)
+        {
+            return new ToolResult($"Could not run '{argv[0]}': {ex.Message}", ExitCode: 127, Duration: watch.Elapsed);
+        }
+        process.StandardInput.Close(); // commands read EOF instead of waiting for input nobody will type
+        var stdout = PumpAsync(process.StandardOutput, output);
+        var stderr = PumpAsync(process.StandardError, output);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(limits.Timeout);
+        var timedOut = false;
+        try
+        {
+            await process.WaitForExitAsync(timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            timedOut = !cancellationToken.IsCancellationRequested;
+            KillTree(process);
+            await process.WaitForExitAsync(CancellationToken.None);
+        }
+        // A child that outlives its parent may keep the pipes open; its output is not waited for beyond a moment.
+        await Task.WhenAny(Task.WhenAll(stdout, stderr), Task.Delay(TimeSpan.FromSeconds(1), CancellationToken.None));
+        cancellationToken.ThrowIfCancellationRequested();
+        var text = output.ToString();
+        if (timedOut)
+        {
+            text += string.Create(CultureInfo.InvariantCulture, $"\n[timed out after {limits.Timeout.TotalSeconds:0.#} s; the command and its children were killed]");
+        }
+        return new ToolResult(text, timedOut ? 124 : process.ExitCode, timedOut, output.Truncated, watch.Elapsed);
+    }
+
+    private static void KillTree(Process process)
+    {
+        try
+        {
+            process.Kill(entireProcessTree: true);
+        }
+        catch (InvalidOperationException)
+        {
+            // Already gone.
+        }
+    }
+
+    private static async Task PumpAsync(StreamReader reader, OutputCollector output)
+    {
+        var buffer = new char[4096];
+        int read;
+        while ((read = await reader.ReadAsync(buffer)) > 0)
+        {
+            output.Append(buffer.AsSpan(0, read));
+        }
+    }
+
+    /// <summary>Keeps the first bytes and lines of stdout and stderr as they interleave, counting what it drops.</summary>
+    private sealed class OutputCollector(int maxBytes, int maxLines)
+    {
+        private readonly StringBuilder _kept = new();
+        private int _bytes;
+        private int _lines;
+        private long _dropped;
+
+        public bool Truncated => Interlocked.Read(ref _dropped) > 0;
+
+        public void Append(ReadOnlySpan<char> text)
+        {
+            lock (_kept)
+            {
+                foreach (var c in text)
+                {
+                    if (_bytes >= maxBytes || _lines >= maxLines)
+                    {
+                        _dropped++;
+                        continue;
+                    }
+                    _kept.Append(c);
+                    _bytes += c < 0x80 ? 1 : Encoding.UTF8.GetByteCount([c]);
+                    if (c == '\n')
+                    {
+                        _lines++;
+                    }
+                }
+            }
+        }
+
+        public override string ToString()
+        {
+            lock (_kept)
+            {
+                return _dropped == 0
+                    ? _kept.ToString()
+                    : _kept + string.Create(CultureInfo.InvariantCulture, $"\n[output truncated: {_dropped} more characters not shown; limit {maxBytes} bytes / {maxLines} lines]");
+            }
+        }
+    }
+}

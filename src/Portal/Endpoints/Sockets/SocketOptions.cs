@@ -1,0 +1,22 @@
+namespace Portal.Endpoints.Sockets;
+
+/// <summary><c>Portal:Sockets</c>: limits of the program-facing WebSocket endpoints (<c>/ws/agent</c>, <c>/ws/chat</c>).</summary>
+public sealed class SocketOptions
+{
+    public const string Section = "Portal:Sockets";
+
+    /// <summary>Largest message a client may send; a bigger one closes the connection with 1009.</summary>
+    public int MaxMessageBytes { get; set; } = 1024 * 1024;
+
+    /// <summary>Messages a connection may send per second on average; beyond it they are refused with an error.</summary>
+    public double MessagesPerSecond { get; set; } = 20;
+
+    /// <summary>Messages a connection may send at once before the rate applies.</summary>
+    public int Burst { get; set; } = 40;
+
+    /// <summary>Refused messages within ten seconds after which the connection is closed with 1008.</summary>
+    public int FloodCloseAfter { get; set; } = 200;
+
+    /// <summary>How often the server pings an idle connection; a client that does not answer within twice this is dropped.</summary>
+    public TimeSpan KeepAliveInterval { get; set; } = TimeSpan.FromSeconds(30);
+}
