@@ -275,7 +275,8 @@ public sealed class SessionBusTests
     public async Task Restart_AfterACrash_RecountsTheEventsOfSessionsThatWereLive()
     {
         var harness = await SessionsHarness.StartAsync();
-        var session = await harness.NewSessionAsync();
+        // A hub session: agent and chat sessions are taken further by the agent runtime's recovery (idle again).
+        var session = await harness.NewSessionAsync(SessionKinds.Hub);
         for (var i = 0; i < 9; i++)
         {
             await harness.Bus.AppendAsync(session.Id, SessionsHarness.Event(i), Ct);

@@ -61,4 +61,7 @@ internal sealed class AgentConversation(SessionInfo session, AgentProfile profil
     public long LastUsed { get; set; } = Environment.TickCount64;
 
     public bool IsBusy => Current is not null || Dormant is not null || Compacting;
+
+    /// <summary>Busy as a person sees it: a turn that only has its closing events left to write does not count.</summary>
+    public bool IsWorking => Current is { Finishing: false } || Dormant is not null || Compacting;
 }

@@ -93,6 +93,11 @@ public sealed partial class AgentRuntime(
                 running = conversation.Current;
                 dormant = conversation.Dormant;
             }
+            if (running is { Finishing: true })
+            {
+                await running.Completion;
+                continue;
+            }
             if (!cancelCurrent)
             {
                 return new TurnStart(TurnStartStatus.Busy);
@@ -428,7 +433,7 @@ public sealed partial class AgentRuntime(
     {
         lock (conversation.Gate)
         {
-            return conversation.IsBusy;
+            return conversation.IsWorking;
         }
     }
 

@@ -64,6 +64,12 @@ internal sealed class AgentTurn
 
     internal StopReason Reason => (StopReason)Volatile.Read(ref _stopReason);
 
+    /// <summary>
+    /// True once the turn only has its closing events left to write. A client may send its next input as soon as it
+    /// sees <c>agent_finished</c>, so a new input waits for these last appends instead of being refused as busy.
+    /// </summary>
+    public bool Finishing { get; private set; }
+
     public void Start() => Completion = Task.Run(RunAsync, CancellationToken.None);
 
     /// <summary>Stops the turn; the first reason given wins.</summary>
@@ -133,6 +139,7 @@ internal sealed class AgentTurn
         }
         finally
         {
+            Finishing = true;
             if (finish)
             {
                 await TryAsync(async () =>
