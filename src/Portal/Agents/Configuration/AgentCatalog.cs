@@ -132,9 +132,9 @@ public sealed class AgentCatalog
         var specs = new List<ProfileSpec>();
         var primaryProvider = ProviderKinds.Normalize(options.Provider);
         var primaryModel = options.Model?.Trim();
-        if (primaryProvider is null && string.IsNullOrEmpty(primaryModel))
+        if (primaryProvider is null && string.IsNullOrEmpty(primaryModel) && options.Profiles.Count == 0)
         {
-            // Only a key set: that provider, with a sensible model.
+            // Only a key set (and no profiles that would use it): that provider, with a sensible model.
             primaryProvider = options.Keys switch
             {
                 { OpenAI.Length: > 0 } => ProviderKinds.OpenAI,
