@@ -72,4 +72,49 @@ public sealed class ChatTests(BrowserFixture browser)
         Assert.DoesNotContain("alice's private note", await bob.ContentAsync(), StringComparison.Ordinal);
         await PortalPage.ScreenshotAsync(bob, "05-other-users-conversation");
     }
+
+    [Fact]
+    public async Task Approval_ShownInEveryTab_AnsweredInOne_TheCommandRunsAndBothTabsSeeIt()
+    {
+        await using var server = await PortalTestServer.StartAsync();
+        await server.CreateUserAsync("alice@portal.test");
+        var first = await PortalPage.SignInAsync(browser.Browser, server, "alice@portal.test");
+        await PortalPage.SendAsync(first, "run touch approved-in-browser.txt");
+        var approval = first.GetByTestId("approval");
+        await approval.WaitForAsync();
+        await Assertions.Expect(first.GetByTestId("tool-state")).ToHaveTextAsync("waiting for your approval");
+        await PortalPage.ScreenshotAsync(first, "06-approval-requested");
+
+        // A second tab (same user) opened on the conversation shows the same pending approval.
+        var second = await first.Context.NewPageAsync();
+        await second.GotoAsync(first.Url);
+        await PortalPage.WaitForInteractiveAsync(second);
+        await second.GetByTestId("approval").WaitForAsync();
+
+        await second.GetByTestId("approve").ClickAsync();
+
+        await Assertions.Expect(first.GetByTestId("tool-state")).ToHaveTextAsync("done");
+        await Assertions.Expect(second.GetByTestId("tool-state")).ToHaveTextAsync("done");
+        Assert.Equal(0, await first.GetByTestId("approval").CountAsync());
+        await first.Locator("[data-testid=message-assistant][aria-busy=false]").Nth(1).WaitForAsync();
+        Assert.Contains("finished successfully", await first.Locator("[data-testid=message-assistant]").Nth(1).InnerTextAsync(), StringComparison.Ordinal);
+        Assert.Single(Directory.EnumerateFiles(Path.Combine(server.Folder, "workspaces"), "approved-in-browser.txt", SearchOption.AllDirectories));
+        await PortalPage.ScreenshotAsync(first, "07-approval-done");
+    }
+
+    [Fact]
+    public async Task Approval_DenyAndStop_EndsTheTurnVisibly_WithoutRunningTheCommand()
+    {
+        await using var server = await PortalTestServer.StartAsync();
+        await server.CreateUserAsync("alice@portal.test");
+        var page = await PortalPage.SignInAsync(browser.Browser, server, "alice@portal.test");
+        await PortalPage.SendAsync(page, "run touch never.txt");
+        await page.GetByTestId("approval").WaitForAsync();
+
+        await page.GetByTestId("deny-stop").ClickAsync();
+
+        await Assertions.Expect(page.GetByTestId("tool-state")).ToHaveTextAsync("denied");
+        await Assertions.Expect(page.GetByTestId("send")).ToBeVisibleAsync();
+        Assert.Empty(Directory.EnumerateFiles(server.Folder, "never.txt", SearchOption.AllDirectories));
+    }
 }
