@@ -5,6 +5,7 @@ using Portal.Configuration;
 using Portal.Endpoints;
 using Portal.Endpoints.AgentSocket;
 using Portal.Endpoints.Ces;
+using Portal.Endpoints.ChatSocket;
 using Portal.Endpoints.Sockets;
 using Portal.Proxy;
 using Portal.Proxy.Telemetry;
@@ -52,6 +53,7 @@ public static class PortalHost
         builder.Services.AddOptions<CesRecordingOptions>().BindConfiguration(CesRecordingOptions.Section);
         builder.Services.AddSingleton<ICesProxyObserver, CesSessionRecorder>();
         builder.Services.AddOptions<SocketOptions>().BindConfiguration(SocketOptions.Section);
+        builder.Services.AddOptions<ChatSocketOptions>().BindConfiguration(ChatSocketOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddSingleton<SessionPresence>();
         builder.Services.AddProblemDetails();
         return builder;
@@ -78,6 +80,7 @@ public static class PortalHost
         app.MapAccountEndpoints();
         app.MapCesProxy("/ces");
         app.MapAgentSocket();
+        app.MapChatSocket();
         app.MapPortalUi();
         return app;
     }

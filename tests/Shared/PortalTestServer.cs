@@ -96,6 +96,19 @@ public sealed partial class PortalTestServer : IAsyncDisposable
         return client;
     }
 
+    /// <summary>Signs in and returns the cookies, for clients that are not an HttpClient (<c>ClientWebSocket.Options.Cookies</c>).</summary>
+    public async Task<CookieContainer> SignInCookiesAsync(string email, string password = Password)
+    {
+        var cookies = new CookieContainer();
+        using var client = CreateClient(cookies);
+        using var response = await PostSignInFormAsync(client, email, password);
+        if (response.StatusCode != HttpStatusCode.Redirect)
+        {
+            throw new InvalidOperationException($"Sign-in of {email} failed: {(int)response.StatusCode}");
+        }
+        return cookies;
+    }
+
     /// <summary>Fills in and posts the sign-in form as a browser would.</summary>
     public static async Task<HttpResponseMessage> PostSignInFormAsync(HttpClient client, string email, string password)
     {

@@ -1,0 +1,52 @@
+using Microsoft.Extensions.Options;
+using Portal.Agents.Runtime;
+using Portal.Endpoints.Sockets;
+using Portal.Sessions;
+
+namespace Portal.Endpoints.ChatSocket;
+
+/// <summary>
+/// <c>/ws/chat</c>: the query/response protocol of seed 002 for programs. Each connection is a new <c>chat-ws</c>
+/// session; <c>?agent=</c> picks its agent.
+/// </summary>
+public static class ChatSocketEndpoint
+{
+    public static IEndpointRouteBuilder MapChatSocket(this IEndpointRouteBuilder app, string path = "/ws/chat")
+    {
+        app.Map(path, HandleAsync).WithName("ChatSocket").ExcludeFromDescription();
+        return app;
+    }
+
+    private static async Task HandleAsync(HttpContext context)
+    {
+        if (!context.WebSockets.IsWebSocketRequest)
+        {
+            context.Response.StatusCode = StatusCodes.Status400BadRequest;
+            await context.Response.WriteAsync("Expected WebSocket request");
+            return;
+        }
+        var user = context.User;
+        if (user.Identity?.IsAuthenticated != true)
+        {
+            await Results.Problem(statusCode: StatusCodes.Status401Unauthorized, title: "Sign in first",
+                detail: "/ws/chat needs a signed-in session cookie.").ExecuteAsync(context);
+            return;
+        }
+        var services = context.RequestServices;
+        var options = services.GetRequiredService<IOptions<SocketOptions>>().Value;
+        using var socket = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext
+        {
+            KeepAliveInterval = options.KeepAliveInterval,
+            KeepAliveTimeout = options.KeepAliveInterval * 2,
+        });
+        await using var connection = new ChatSocketConnection(socket, user,
+            services.GetRequiredService<ISessionBus>(),
+            services.GetRequiredService<AgentRuntime>(),
+            services.GetRequiredService<SessionPresence>(),
+            options,
+            services.GetRequiredService<IOptions<ChatSocketOptions>>().Value,
+            services.GetRequiredService<TimeProvider>(),
+            services.GetRequiredService<ILoggerFactory>().CreateLogger("Portal.Endpoints.ChatSocket"));
+        await connection.RunAsync(context.Request.Query["agent"], context.RequestAborted);
+    }
+}
