@@ -505,4 +505,18 @@ public sealed class AgentSocketTests : IAsyncLifetime
         Assert.Equal(("websocket_message_sent", "outgoing"), (sent.GetProperty("event_type").GetString(), sent.GetProperty("direction").GetString()));
         Assert.Equal(finished.Id, sent.GetProperty("message_data").GetProperty("id").GetString());
     }
+
+    [Fact]
+    public async Task Shutdown_ClosesConnectionsWith1001()
+    {
+        var portal = await StartPortalAsync();
+        var client = await ConnectAsync(portal);
+
+        var stopping = portal.DisposeAsync().AsTask();
+        var status = await client.WaitForCloseAsync();
+        await stopping;
+        await client.DisposeAsync();
+
+        Assert.Equal(WebSocketCloseStatus.EndpointUnavailable, status);
+    }
 }

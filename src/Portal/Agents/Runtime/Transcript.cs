@@ -183,6 +183,16 @@ public sealed class Transcript
                     inputs[e.Seq] = text;
                 }
                 break;
+            case "query" when e.Direction == EventDirections.In:
+                // The chat protocol (seed 002) carries the question as {"type":"query","content":"..."}.
+                using (var query = JsonDocument.Parse(e.Payload))
+                {
+                    if (query.RootElement.ValueKind == JsonValueKind.Object && query.RootElement.TryGetProperty("content", out var content) && content.ValueKind == JsonValueKind.String)
+                    {
+                        inputs[e.Seq] = content.GetString()!;
+                    }
+                }
+                break;
             case EventTypes.RunStarted when AgentJson.Read<RunStartedPayload>(e.Payload) is { } started:
                 if (inputs.Remove(started.InputSeq, out var input))
                 {

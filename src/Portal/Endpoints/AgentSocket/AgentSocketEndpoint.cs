@@ -66,6 +66,9 @@ public static class AgentSocketEndpoint
             options,
             services.GetRequiredService<TimeProvider>(),
             services.GetRequiredService<ILoggerFactory>().CreateLogger("Portal.Endpoints.AgentSocket"));
-        await connection.RunAsync(resume, afterSeq, query["agent"], context.RequestAborted);
+        // Connections end with 1001 when Portal shuts down, not when Kestrel gives up waiting for them.
+        using var stopping = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted,
+            services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping);
+        await connection.RunAsync(resume, afterSeq, query["agent"], stopping.Token);
     }
 }

@@ -73,6 +73,10 @@ internal sealed partial class ChatSocketConnection(
             watching = WatchInactivityAsync(stop.Token);
             await ReceiveAsync(cancellationToken);
         }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested && socket.State == WebSocketState.Open)
+        {
+            TryEnd(WebSocketCloseStatus.EndpointUnavailable, "Server stopping");
+        }
         catch (Exception ex) when (ex is WebSocketException or OperationCanceledException)
         {
             TryEnd(null, "Connection lost"); // the client went away or the connection was aborted: no close to send

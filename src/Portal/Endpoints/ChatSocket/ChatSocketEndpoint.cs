@@ -47,6 +47,9 @@ public static class ChatSocketEndpoint
             services.GetRequiredService<IOptions<ChatSocketOptions>>().Value,
             services.GetRequiredService<TimeProvider>(),
             services.GetRequiredService<ILoggerFactory>().CreateLogger("Portal.Endpoints.ChatSocket"));
-        await connection.RunAsync(context.Request.Query["agent"], context.RequestAborted);
+        // Connections end with 1001 when Portal shuts down, not when Kestrel gives up waiting for them.
+        using var stopping = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted,
+            services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping);
+        await connection.RunAsync(context.Request.Query["agent"], stopping.Token);
     }
 }
