@@ -59,7 +59,8 @@ public sealed class SessionApprovals
         {
             if (command is { Count: > 0 } && !SafeCommands.IsCompound(command))
             {
-                return _commands.Add(Key(command)) || true;
+                _commands.Add(Key(command));
+                return true;
             }
             if (files is { Count: > 0 })
             {

@@ -15,6 +15,13 @@ public static partial class SafeCommands
     private static readonly HashSet<string> GitBranchListing = new(StringComparer.Ordinal) { "-a", "--all", "-r", "--remotes", "-l", "--list", "-v", "-vv", "--verbose", "--show-current", "--no-color", "--color" };
     private static readonly HashSet<string> FindActions = new(StringComparer.Ordinal) { "-exec", "-execdir", "-ok", "-okdir", "-delete", "-fls", "-fprint", "-fprint0", "-fprintf" };
     private static readonly HashSet<string> Shells = new(StringComparer.Ordinal) { "bash", "sh", "zsh", "dash" };
+    /// <summary>Options that make a listed program write or change something: its short letter (alone or in a group) and long name.</summary>
+    private static readonly Dictionary<string, (char Short, string Long)> WritingOptions = new(StringComparer.Ordinal)
+    {
+        ["tree"] = ('o', "--output"), // tree -o FILE writes the listing to FILE
+        ["date"] = ('s', "--set"), // sets the system clock
+        ["file"] = ('C', "--compile"), // writes a compiled magic file
+    };
 
     public static bool IsReadOnly(IReadOnlyList<string> argv)
     {
@@ -24,7 +31,9 @@ public static partial class SafeCommands
         }
         if (ShellScript(argv) is { } script)
         {
-            return SimpleCommand(script) is { } words && IsReadOnlyProgram(words);
+            // ./bash is not bash: only the system's shell is trusted to be a shell.
+            var systemShell = !argv[0].Contains('/', StringComparison.Ordinal) || argv[0].StartsWith("/bin/", StringComparison.Ordinal) || argv[0].StartsWith("/usr/bin/", StringComparison.Ordinal);
+            return systemShell && SimpleCommand(script) is { } words && IsReadOnlyProgram(words);
         }
         return IsReadOnlyProgram(argv);
     }
@@ -114,20 +123,31 @@ public static partial class SafeCommands
         {
             return false; // reading outside the working directory (Portal's own data, other users' files) is asked
         }
+        if (WritingOptions.TryGetValue(program, out var writing) && args.Any(a => a.StartsWith("--", StringComparison.Ordinal)
+            ? a.StartsWith(writing.Long, StringComparison.Ordinal)
+            : a.StartsWith('-') && a.Contains(writing.Short, StringComparison.Ordinal)))
+        {
+            return false;
+        }
         return program switch
         {
             "git" => IsReadOnlyGit(args),
             "sed" => IsPrintingSed(args),
             "find" => !args.Any(a => FindActions.Contains(a)),
-            "rg" => !args.Any(a => a.StartsWith("--pre", StringComparison.Ordinal) || a is "-z" or "--search-zip"),
+            // --pre and --hostname-bin run a program; -z runs decompressors.
+            "rg" => !args.Any(a => a.StartsWith("--pre", StringComparison.Ordinal) || a.StartsWith("--hostname-bin", StringComparison.Ordinal) || a is "-z" or "--search-zip"),
             _ => Plain.Contains(program),
         };
     }
 
+    /// <summary>The argument, an option's value (<c>--file=/etc/x</c>) or a short option's attached value (<c>-f/etc/x</c>) names a path outside.</summary>
     private static bool LeavesWorkingDirectory(string argument)
     {
-        var value = argument.StartsWith('-') && argument.IndexOf('=', StringComparison.Ordinal) is var eq and > 0 ? argument[(eq + 1)..] : argument;
-        return value.StartsWith('/') || value.StartsWith('~') || value.Split('/').Contains("..");
+        return Leaves(argument)
+            || (argument.StartsWith('-') && argument.IndexOf('=', StringComparison.Ordinal) is var eq and > 0 && Leaves(argument[(eq + 1)..]))
+            || (argument.Length > 2 && argument[0] == '-' && argument[1] != '-' && Leaves(argument[2..]));
+
+        static bool Leaves(string value) => value.StartsWith('/') || value.StartsWith('~') || value.Split('/').Contains("..");
     }
 
     private static bool IsReadOnlyGit(List<string> args)

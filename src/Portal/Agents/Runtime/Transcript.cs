@@ -24,9 +24,16 @@ public sealed class Transcript
 
     public void AddUser(string text) => _entries.Add(new Entry(new UserMessage(text), null));
 
-    /// <summary>Adds a model's answer; items of the same response (text, then its calls) make one message.</summary>
+    /// <summary>
+    /// Adds a model's answer; items of the same response (text, then its calls) make one message. An empty answer adds
+    /// nothing: the log holds no item for it, so <see cref="Fold"/> could not rebuild it (and providers refuse empty messages).
+    /// </summary>
     public void AddAssistant(string responseId, string text, IReadOnlyList<ToolCall> calls)
     {
+        if (text.Length == 0 && calls.Count == 0)
+        {
+            return;
+        }
         if (_entries.Count > 0 && _entries[^1] is { Message: AssistantMessage last, ResponseId: { } id } && id == responseId)
         {
             _entries[^1] = new Entry(new AssistantMessage(last.Text + text, [.. last.ToolCalls, .. calls]), responseId);

@@ -4,8 +4,12 @@ namespace Portal.Agents.Tools;
 
 public enum ChangeKind { Add, Update, Delete }
 
-/// <summary>A block of a file's lines to find (<see cref="Old"/>) and what replaces it (<see cref="New"/>).</summary>
-public sealed record Hunk(IReadOnlyList<string> Old, IReadOnlyList<string> New, int? OldStart = null);
+/// <summary>
+/// A block of a file's lines to find (<see cref="Old"/>) and what replaces it (<see cref="New"/>). <see cref="OldStart"/>
+/// is a unified diff's line number in the original file; <see cref="Context"/> is the line after a Codex <c>@@</c>
+/// (e.g. <c>@@ def main():</c>): the block is looked for after that line.
+/// </summary>
+public sealed record Hunk(IReadOnlyList<string> Old, IReadOnlyList<string> New, int? OldStart = null, string? Context = null);
 
 /// <summary>One file a patch touches.</summary>
 public sealed record FileChange(ChangeKind Kind, string Path, IReadOnlyList<Hunk> Hunks, string? Content = null, string? MoveTo = null);
@@ -67,7 +71,7 @@ public static class PatchTool
             switch (change.Kind)
             {
                 case ChangeKind.Add:
-                    if (File.Exists(path))
+                    if (File.Exists(path) || Directory.Exists(path))
                     {
                         return ToolResult.Failure($"Cannot add '{change.Path}': it already exists.");
                     }
@@ -107,19 +111,56 @@ public static class PatchTool
                     break;
             }
         }
-        foreach (var (path, content) in writes)
+        // Writing is not cancelled half-way, and a write that fails (a folder in the way, a full disk) puts back what
+        // the patch already wrote: it still applies whole or not at all.
+        var written = new List<(string Path, byte[]? Before)>();
+        try
         {
-            if (content is null)
+            foreach (var (path, content) in writes)
             {
-                File.Delete(path);
-            }
-            else
-            {
-                Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-                await File.WriteAllTextAsync(path, content, cancellationToken);
+                written.Add((path, File.Exists(path) ? await File.ReadAllBytesAsync(path, CancellationToken.None) : null));
+                if (content is null)
+                {
+                    File.Delete(path);
+                }
+                else
+                {
+                    Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+                    await File.WriteAllTextAsync(path, content, CancellationToken.None);
+                }
             }
         }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            var restored = await RestoreAsync(written);
+            return ToolResult.Failure($"Cannot apply the patch: {ex.Message} " + (restored ? "Nothing was changed." : "Some files could not be put back."));
+        }
         return new ToolResult("Done:\n" + summary, ExitCode: 0);
+    }
+
+    private static async Task<bool> RestoreAsync(List<(string Path, byte[]? Before)> written)
+    {
+        var restored = true;
+        for (var i = written.Count - 1; i >= 0; i--)
+        {
+            var (path, before) = written[i];
+            try
+            {
+                if (before is null)
+                {
+                    File.Delete(path);
+                }
+                else
+                {
+                    await File.WriteAllBytesAsync(path, before, CancellationToken.None);
+                }
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                restored = false;
+            }
+        }
+        return restored;
     }
 
     internal static string? ApplyHunks(string original, IReadOnlyList<Hunk> hunks, out string? error)
@@ -127,16 +168,33 @@ public static class PatchTool
         error = null;
         // An empty file is taken as ending in a newline, so that added lines end in one too.
         var endsWithNewline = original.Length == 0 || original.EndsWith('\n');
+        // A file with Windows line endings keeps them.
+        var newline = original.Contains("\r\n", StringComparison.Ordinal) ? "\r\n" : "\n";
         var lines = original.Length == 0 ? [] : original.Replace("\r\n", "\n", StringComparison.Ordinal).Split('\n').ToList();
         if (original.Length > 0 && endsWithNewline)
         {
             lines.RemoveAt(lines.Count - 1);
         }
         var from = 0;
+        // Lines added minus lines removed so far: unified diffs number lines as in the original file.
+        var shift = 0;
         for (var h = 0; h < hunks.Count; h++)
         {
             var hunk = hunks[h];
-            var at = hunk.Old.Count == 0 ? (hunk.OldStart is { } start ? Math.Clamp(start - 1, 0, lines.Count) : lines.Count) : Find(lines, hunk, from);
+            if (hunk.Context is { } context)
+            {
+                var contextAt = Find(lines, [context], from, from);
+                if (contextAt < 0)
+                {
+                    error = $"hunk {h + 1}: the line \"{context}\" is not in the file.";
+                    return null;
+                }
+                from = contextAt + 1;
+            }
+            // A unified hunk without old lines inserts after line OldStart ("@@ -5,0 +6 @@": after line 5).
+            var at = hunk.Old.Count == 0
+                ? hunk.OldStart is { } start ? Math.Clamp(start + shift, 0, lines.Count) : hunk.Context is null ? lines.Count : from
+                : Find(lines, hunk.Old, hunk.OldStart is { } first ? Math.Max(0, first - 1 + shift) : from, from);
             if (at < 0)
             {
                 error = $"hunk {h + 1} does not match the file (expected: \"{string.Join("\\n", hunk.Old.Take(3))}\"...).";
@@ -145,25 +203,25 @@ public static class PatchTool
             lines.RemoveRange(at, hunk.Old.Count);
             lines.InsertRange(at, hunk.New);
             from = at + hunk.New.Count;
+            shift += hunk.New.Count - hunk.Old.Count;
         }
-        var result = string.Join('\n', lines);
-        return endsWithNewline && lines.Count > 0 ? result + "\n" : result;
+        var result = string.Join(newline, lines);
+        return endsWithNewline && lines.Count > 0 ? result + newline : result;
     }
 
-    /// <summary>Where a hunk's old lines stand: exactly, then ignoring trailing spaces, then ignoring indentation too.</summary>
-    private static int Find(List<string> lines, Hunk hunk, int from)
+    /// <summary>Where <paramref name="old"/> stands: exactly, then ignoring trailing spaces, then ignoring indentation too.</summary>
+    private static int Find(List<string> lines, IReadOnlyList<string> old, int hint, int from)
     {
         foreach (var normalize in new Func<string, string>[] { s => s, s => s.TrimEnd(), s => s.Trim() })
         {
-            var hint = hunk.OldStart is { } start ? Math.Max(0, start - 1) : from;
             foreach (var origin in new[] { hint, from, 0 }.Distinct())
             {
-                for (var i = origin; i + hunk.Old.Count <= lines.Count; i++)
+                for (var i = origin; i + old.Count <= lines.Count; i++)
                 {
                     var match = true;
-                    for (var j = 0; j < hunk.Old.Count && match; j++)
+                    for (var j = 0; j < old.Count && match; j++)
                     {
-                        match = normalize(lines[i + j]) == normalize(hunk.Old[j]);
+                        match = normalize(lines[i + j]) == normalize(old[j]);
                     }
                     if (match)
                     {
@@ -225,6 +283,7 @@ public static class PatchTool
                 }
                 var hunks = new List<Hunk>();
                 List<string>? old = null, @new = null;
+                string? context = null;
                 while (i < lines.Length && !(lines[i].StartsWith("*** ", StringComparison.Ordinal) && !lines[i].StartsWith("*** End of File", StringComparison.Ordinal)))
                 {
                     var l = lines[i];
@@ -233,6 +292,7 @@ public static class PatchTool
                         Flush();
                         old = [];
                         @new = [];
+                        context = l[2..].Trim() is { Length: > 0 } header ? header : null;
                     }
                     else if (l.StartsWith("*** End of File", StringComparison.Ordinal))
                     {
@@ -271,10 +331,11 @@ public static class PatchTool
                 {
                     if (old is { Count: > 0 } || @new is { Count: > 0 })
                     {
-                        hunks.Add(new Hunk(old!, @new!));
+                        hunks.Add(new Hunk(old!, @new!, Context: context));
                     }
                     old = null;
                     @new = null;
+                    context = null;
                 }
             }
             else if (line.Trim().Length == 0)

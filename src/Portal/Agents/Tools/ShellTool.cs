@@ -26,7 +26,12 @@ public static class ShellTool
         {
             return ToolResult.Failure("The command is empty.");
         }
-        var start = new ProcessStartInfo(argv[0])
+        var program = OperatingSystem.IsWindows() ? argv[0] : FindProgram(argv[0], workingDirectory);
+        if (program is null)
+        {
+            return new ToolResult($"Could not run '{argv[0]}': command not found.", ExitCode: 127);
+        }
+        var start = new ProcessStartInfo(program)
         {
             WorkingDirectory = workingDirectory,
             RedirectStandardOutput = true,
@@ -92,6 +97,29 @@ public static class ShellTool
             text += string.Create(CultureInfo.InvariantCulture, $"\n[timed out after {limits.Timeout.TotalSeconds:0.#} s; the command and its children were killed]");
         }
         return new ToolResult(text, timedOut ? 124 : process.ExitCode, timedOut, output.Truncated, watch.Elapsed);
+    }
+
+    /// <summary>
+    /// The program as a shell finds it: a name with a '/' is a path from the working directory, a bare name is looked up
+    /// in PATH. (Process.Start would look in Portal's own folder and current directory instead.)
+    /// </summary>
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    private static string? FindProgram(string name, string workingDirectory)
+    {
+        if (name.Contains('/', StringComparison.Ordinal))
+        {
+            return Path.GetFullPath(name, workingDirectory);
+        }
+        const UnixFileMode executable = UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute;
+        foreach (var folder in (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var candidate = Path.Combine(folder, name);
+            if (File.Exists(candidate) && (File.GetUnixFileMode(candidate) & executable) != 0)
+            {
+                return candidate;
+            }
+        }
+        return null;
     }
 
     private static void KillTree(Process process)

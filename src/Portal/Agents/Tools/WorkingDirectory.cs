@@ -24,7 +24,15 @@ public sealed class WorkingDirectory
             return string.IsNullOrWhiteSpace(path) ? Root : null;
         }
         var full = Path.GetFullPath(path, Root);
-        var real = RealPath(full);
+        string real;
+        try
+        {
+            real = RealPath(full);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return null; // a loop of links, or a link that cannot be read, leads nowhere a tool may go
+        }
         return IsInside(real) ? real : null;
     }
 
