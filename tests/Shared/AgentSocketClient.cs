@@ -129,6 +129,7 @@ public sealed class AgentSocketClient : IAsyncDisposable
             while (await ReceiveAsync(cts.Token) is not null)
             {
             }
+            await CloseAsync(); // answer the server's close, as browsers do
         }
         catch (WebSocketException)
         {
@@ -143,7 +144,7 @@ public sealed class AgentSocketClient : IAsyncDisposable
 
     public async Task CloseAsync()
     {
-        if (_socket.State == WebSocketState.Open)
+        if (_socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
         {
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
             try

@@ -343,6 +343,19 @@ public sealed class ChatSocketTests
     }
 
     [Fact(Timeout = 30_000)]
+    public async Task Shutdown_ClosesTheConnectionWith1001()
+    {
+        var server = await PortalTestServer.StartAsync();
+        await using var client = await ChatClient.ConnectAsync(server);
+
+        var stopping = server.DisposeAsync().AsTask();
+        var (_, status, reason) = await client.ReceiveUntilCloseAsync();
+        await stopping;
+
+        Assert.Equal((WebSocketCloseStatus.EndpointUnavailable, "Server stopping"), (status, reason));
+    }
+
+    [Fact(Timeout = 30_000)]
     public async Task Idle_PastTheSessionTimeout_NotifiesThenCloses1000SessionTimeout()
     {
         await using var server = await PortalTestServer.StartAsync(new() { ["Portal:ChatSocket:SessionTimeout"] = "00:00:01" });

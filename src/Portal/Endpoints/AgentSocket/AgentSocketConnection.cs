@@ -46,10 +46,13 @@ internal sealed partial class AgentSocketConnection(
 
     private string By => user.Identity?.Name ?? "user";
 
-    public async Task RunAsync(SessionInfo? resume, long afterSeq, string? agent, CancellationToken cancellationToken)
+    public async Task RunAsync(SessionInfo? resume, long afterSeq, string? agent, CancellationToken stopping, CancellationToken cancellationToken)
     {
         var closeStatus = WebSocketCloseStatus.NormalClosure;
         var closeReason = "Goodbye";
+        // On shutdown the client is told (1001) while the receive loop keeps waiting for its close: cancelling a
+        // receive would abort the connection instead.
+        using var onStopping = stopping.Register(() => _ = CloseForShutdownAsync());
         try
         {
             if (resume is null)
@@ -100,8 +103,7 @@ internal sealed partial class AgentSocketConnection(
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
-            closeReason = "Server stopping";
-            closeStatus = WebSocketCloseStatus.EndpointUnavailable;
+            closeReason = "Connection lost";
         }
         catch (WebSocketException)
         {
@@ -111,8 +113,32 @@ internal sealed partial class AgentSocketConnection(
         {
             (closeStatus, closeReason) = (WebSocketCloseStatus.NormalClosure, "Session deleted");
         }
+        if (_shuttingDown)
+        {
+            (closeStatus, closeReason) = (WebSocketCloseStatus.EndpointUnavailable, "Server stopping");
+        }
         await DetachAsync(closeReason, (int)closeStatus);
         await CloseAsync(closeStatus, closeReason);
+    }
+
+    private volatile bool _shuttingDown;
+
+    private async Task CloseForShutdownAsync()
+    {
+        _shuttingDown = true;
+        try
+        {
+            await CloseAsync(WebSocketCloseStatus.EndpointUnavailable, "Server stopping");
+            // A client that never answers the close must not hold up the shutdown.
+            await Task.Delay(TimeSpan.FromSeconds(2), time, CancellationToken.None);
+            if (socket.State != WebSocketState.Closed)
+            {
+                socket.Abort();
+            }
+        }
+        catch (ObjectDisposedException)
+        {
+        }
     }
 
     private async Task HandleAsync(SocketMessage message, CancellationToken cancellationToken)

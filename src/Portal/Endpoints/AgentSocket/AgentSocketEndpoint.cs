@@ -67,8 +67,6 @@ public static class AgentSocketEndpoint
             services.GetRequiredService<TimeProvider>(),
             services.GetRequiredService<ILoggerFactory>().CreateLogger("Portal.Endpoints.AgentSocket"));
         // Connections end with 1001 when Portal shuts down, not when Kestrel gives up waiting for them.
-        using var stopping = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted,
-            services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping);
-        await connection.RunAsync(resume, afterSeq, query["agent"], stopping.Token);
+        await connection.RunAsync(resume, afterSeq, query["agent"], services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping, context.RequestAborted);
     }
 }

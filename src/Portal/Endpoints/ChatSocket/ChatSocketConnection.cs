@@ -56,8 +56,11 @@ internal sealed partial class ChatSocketConnection(
     /// <summary>A turn runs or queries wait: the connection is not idle, whatever the client does meanwhile.</summary>
     private bool Busy => Volatile.Read(ref _answering) == 1 || Volatile.Read(ref _waiting) > 0;
 
-    public async Task RunAsync(string? agent, CancellationToken cancellationToken)
+    public async Task RunAsync(string? agent, CancellationToken stopping, CancellationToken cancellationToken)
     {
+        // On shutdown the client is told (1001) while the receive loop keeps waiting for its close: cancelling a
+        // receive would abort the connection instead.
+        using var onStopping = stopping.Register(() => _ = CloseForShutdownAsync());
         var session = await runtime.CreateSessionAsync(SessionKinds.ChatWebSocket, user.UserId(), agent, cancellationToken);
         _sessionId = session.Id;
         presence.Join(session.Id);
@@ -72,10 +75,6 @@ internal sealed partial class ChatSocketConnection(
             answering = AnswerQueriesAsync(stop.Token);
             watching = WatchInactivityAsync(stop.Token);
             await ReceiveAsync(cancellationToken);
-        }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested && socket.State == WebSocketState.Open)
-        {
-            TryEnd(WebSocketCloseStatus.EndpointUnavailable, "Server stopping");
         }
         catch (Exception ex) when (ex is WebSocketException or OperationCanceledException)
         {
@@ -341,6 +340,20 @@ internal sealed partial class ChatSocketConnection(
         }
         catch (Exception ex) when (ex is WebSocketException or SessionNotFoundException)
         {
+        }
+    }
+
+    private async Task CloseForShutdownAsync()
+    {
+        if (TryEnd(WebSocketCloseStatus.EndpointUnavailable, "Server stopping"))
+        {
+            try
+            {
+                await CloseOutputAsync();
+            }
+            catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or ObjectDisposedException)
+            {
+            }
         }
     }
 

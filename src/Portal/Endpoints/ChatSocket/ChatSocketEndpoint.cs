@@ -48,8 +48,6 @@ public static class ChatSocketEndpoint
             services.GetRequiredService<TimeProvider>(),
             services.GetRequiredService<ILoggerFactory>().CreateLogger("Portal.Endpoints.ChatSocket"));
         // Connections end with 1001 when Portal shuts down, not when Kestrel gives up waiting for them.
-        using var stopping = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted,
-            services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping);
-        await connection.RunAsync(context.Request.Query["agent"], stopping.Token);
+        await connection.RunAsync(context.Request.Query["agent"], services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping, context.RequestAborted);
     }
 }
