@@ -31,7 +31,9 @@ public static class ShellTool
         {
             return new ToolResult($"Could not run '{argv[0]}': command not found.", ExitCode: 127);
         }
-        var start = new ProcessStartInfo(program)
+        // Under setsid the command leads its own process group, so a timeout or cancel can kill everything it started,
+        // even children that were reparented when their parent exited.
+        var start = new ProcessStartInfo(GroupLauncher ?? program)
         {
             WorkingDirectory = workingDirectory,
             RedirectStandardOutput = true,
@@ -41,6 +43,10 @@ public static class ShellTool
             StandardOutputEncoding = Encoding.UTF8,
             StandardErrorEncoding = Encoding.UTF8,
         };
+        if (GroupLauncher is not null)
+        {
+            start.ArgumentList.Add(program);
+        }
         foreach (var argument in argv.Skip(1))
         {
             start.ArgumentList.Add(argument);
@@ -88,10 +94,20 @@ public static class ShellTool
             KillTree(process);
             await process.WaitForExitAsync(CancellationToken.None);
         }
-        // A child that outlives its parent may keep the pipes open; its output is not waited for beyond a moment.
-        await Task.WhenAny(Task.WhenAll(stdout, stderr), Task.Delay(TimeSpan.FromSeconds(1), CancellationToken.None));
+        // A child that outlives its parent may keep the pipes open; its output is not waited for beyond a moment, and
+        // such leftovers are stopped: a tool call leaves no process behind holding its output.
+        var pumped = Task.WhenAll(stdout, stderr);
+        var leftovers = await Task.WhenAny(pumped, Task.Delay(TimeSpan.FromSeconds(1), CancellationToken.None)) != pumped;
+        if (leftovers)
+        {
+            await KillGroupAsync(process.Id);
+        }
         cancellationToken.ThrowIfCancellationRequested();
         var text = output.ToString();
+        if (leftovers && !timedOut)
+        {
+            text += "\n[processes the command left running in the background, still holding its output, were stopped]";
+        }
         if (timedOut)
         {
             text += string.Create(CultureInfo.InvariantCulture, $"\n[timed out after {limits.Timeout.TotalSeconds:0.#} s; the command and its children were killed]");
@@ -124,6 +140,7 @@ public static class ShellTool
 
     private static void KillTree(Process process)
     {
+        var id = process.Id;
         try
         {
             process.Kill(entireProcessTree: true);
@@ -131,6 +148,39 @@ public static class ShellTool
         catch (InvalidOperationException)
         {
             // Already gone.
+        }
+        _ = KillGroupAsync(id);
+    }
+
+    /// <summary>setsid(1) where there is one (Linux): the command then leads a process group of its own.</summary>
+    private static readonly string? GroupLauncher = OperatingSystem.IsLinux() && File.Exists("/usr/bin/setsid") ? "/usr/bin/setsid" : null;
+
+    private static readonly string? Killer = new[] { "/usr/bin/kill", "/bin/kill" }.FirstOrDefault(File.Exists);
+
+    /// <summary>Kills the process group a command started under setsid, whatever is left of it.</summary>
+    private static async Task KillGroupAsync(int groupId)
+    {
+        if (GroupLauncher is null || Killer is null)
+        {
+            return;
+        }
+        try
+        {
+            using var kill = Process.Start(new ProcessStartInfo(Killer, ["-KILL", "--", "-" + groupId.ToString(CultureInfo.InvariantCulture)])
+            {
+                RedirectStandardError = true,
+                RedirectStandardOutput = true,
+                UseShellExecute = false,
+            });
+            if (kill is not null)
+            {
+                using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+                await kill.WaitForExitAsync(timeout.Token);
+            }
+        }
+        catch (Exception ex) when (ex is System.ComponentModel.Win32Exception or OperationCanceledException or InvalidOperationException)
+        {
+            // Nothing left to kill, or no way to: the direct tree was killed already.
         }
     }
 

@@ -160,6 +160,32 @@ public sealed class ShellToolTests : IDisposable
     }
 
     [Fact]
+    public async Task RunAsync_BackgroundChildHoldingTheOutput_IsStoppedWhenTheCommandExits()
+    {
+        var watch = Stopwatch.StartNew();
+
+        var result = await ShellTool.RunAsync(["bash", "-c", "sleep 30 & echo $! > child.pid; echo started"], _temp.WorkingDirectory.Root,
+            Limits with { Timeout = TimeSpan.FromSeconds(20) }, Ct);
+
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(8), $"took {watch.Elapsed}");
+        Assert.Equal(0, result.ExitCode);
+        Assert.StartsWith("started\n", result.Output, StringComparison.Ordinal);
+        Assert.Contains("left running in the background", result.Output, StringComparison.Ordinal);
+        await AssertDeadAsync(ReadPid("child.pid"));
+    }
+
+    [Fact]
+    public async Task RunAsync_Timeout_KillsGrandchildrenWhoseParentAlreadyExited()
+    {
+        // The middle shell exits at once, so the sleeper is reparented and no longer in the command's process tree.
+        var result = await ShellTool.RunAsync(["bash", "-c", "bash -c 'sleep 30 > /dev/null 2>&1 & echo $! > child.pid'; sleep 30"],
+            _temp.WorkingDirectory.Root, Limits with { Timeout = TimeSpan.FromSeconds(1) }, Ct);
+
+        Assert.True(result.TimedOut);
+        await AssertDeadAsync(ReadPid("child.pid"));
+    }
+
+    [Fact]
     public async Task RunAsync_MissingProgram_ReturnsExitCode127WithAMessage()
     {
         var result = await RunAsync("no-such-program-" + Guid.NewGuid().ToString("N")[..8]);
