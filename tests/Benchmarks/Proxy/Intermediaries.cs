@@ -122,31 +122,13 @@ internal sealed class PortalProxy : IIntermediary
     {
         var folder = Directory.CreateTempSubdirectory("portal-bench-portal-").FullName;
         var port = ProcessTools.FreePort();
-        var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
+        var process = ProcessTools.StartPortal(folder, port, new Dictionary<string, string>
         {
-            WorkingDirectory = folder,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Portal.dll"));
-        start.ArgumentList.Add("--urls");
-        start.ArgumentList.Add($"http://127.0.0.1:{port}");
-        start.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
-        start.Environment["Logging__LogLevel__Default"] = "Error";
-        start.Environment["Portal__Admin__Email"] = "bench@portal.test";
-        start.Environment["Portal__Admin__Password"] = "Bench-passw0rd!";
-        start.Environment["PS_ENDPOINT_TEMPLATE"] = $"ws://127.0.0.1:{echoPort}/ws/{{location}}";
-        start.Environment["CesProxy__IdleTimeout"] = "00:00:00";
-        start.Environment["CesProxy__KeepAliveInterval"] = "00:00:00";
-        start.Environment["Portal__CesRecording__RecordFrames"] = recordFrames ? "true" : "false";
-        foreach (var setting in (Environment.GetEnvironmentVariable("PORTAL_BENCH_ENV") ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries))
-        {
-            var pair = setting.Split('=', 2);
-            start.Environment[pair[0]] = pair[1];
-        }
-        var process = Process.Start(start)!;
-        _ = process.StandardOutput.ReadToEndAsync();
-        _ = process.StandardError.ReadToEndAsync();
+            ["PS_ENDPOINT_TEMPLATE"] = $"ws://127.0.0.1:{echoPort}/ws/{{location}}",
+            ["CesProxy__IdleTimeout"] = "00:00:00",
+            ["CesProxy__KeepAliveInterval"] = "00:00:00",
+            ["Portal__CesRecording__RecordFrames"] = recordFrames ? "true" : "false",
+        });
         await ProcessTools.WaitForPortAsync(port);
         return new PortalProxy(process, folder, port, recordFrames);
     }
@@ -172,6 +154,44 @@ internal static class ProcessTools
         var port = ((IPEndPoint)listener.LocalEndpoint).Port;
         listener.Stop();
         return port;
+    }
+
+    public const string AdminEmail = "bench@portal.test";
+    public const string AdminPassword = "Bench-passw0rd!";
+
+    /// <summary>
+    /// Starts the Release Portal.dll beside the benchmark in a process of its own, with its database in
+    /// <paramref name="folder"/>, an administrator, errors-only logging, the given settings, and then those of
+    /// <c>PORTAL_BENCH_ENV</c> (<c>KEY=value;KEY=value</c>).
+    /// </summary>
+    public static Process StartPortal(string folder, int port, Dictionary<string, string> settings)
+    {
+        var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
+        {
+            WorkingDirectory = folder,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Portal.dll"));
+        start.ArgumentList.Add("--urls");
+        start.ArgumentList.Add($"http://127.0.0.1:{port}");
+        start.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
+        start.Environment["Logging__LogLevel__Default"] = "Error";
+        start.Environment["Portal__Admin__Email"] = AdminEmail;
+        start.Environment["Portal__Admin__Password"] = AdminPassword;
+        foreach (var (key, value) in settings)
+        {
+            start.Environment[key] = value;
+        }
+        foreach (var setting in (Environment.GetEnvironmentVariable("PORTAL_BENCH_ENV") ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var pair = setting.Split('=', 2);
+            start.Environment[pair[0]] = pair[1];
+        }
+        var process = Process.Start(start)!;
+        _ = process.StandardOutput.ReadToEndAsync();
+        _ = process.StandardError.ReadToEndAsync();
+        return process;
     }
 
     public static async Task WaitForPortAsync(int port)

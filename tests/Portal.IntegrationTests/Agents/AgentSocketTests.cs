@@ -241,6 +241,8 @@ public sealed class AgentSocketTests : IAsyncLifetime
         Assert.Equal(string.Concat(words), firstPart + second.Deltas());
         Assert.All(second.Received.Skip(1), f => Assert.True(f.Seq > lastSeq));
         Assert.True(second.Received[0].Payload.GetProperty("resumed").GetBoolean());
+        // Its id carries the position the client resumed from, so resuming again from the last id received loses nothing.
+        Assert.Equal(lastSeq, second.Received[0].Seq);
     }
 
     [Fact]
@@ -504,6 +506,43 @@ public sealed class AgentSocketTests : IAsyncLifetime
         var sent = lines.Single(l => l.GetProperty("message_data").TryGetProperty("type", out var t) && t.GetString() == "agent_finished");
         Assert.Equal(("websocket_message_sent", "outgoing"), (sent.GetProperty("event_type").GetString(), sent.GetProperty("direction").GetString()));
         Assert.Equal(finished.Id, sent.GetProperty("message_data").GetProperty("id").GetString());
+    }
+
+    [Fact]
+    public async Task PendingApproval_SurvivesAGracefulRestartWithTheClientAttached_AndItsAnswerContinuesTheTurn()
+    {
+        var data = Directory.CreateTempSubdirectory("portal-restart-").FullName;
+        var database = new Dictionary<string, string?> { ["Portal:Sessions:DatabasePath"] = Path.Combine(data, "portal.db") };
+        try
+        {
+            _model.Enqueue(Shell("call_r", "touch", "after-restart.txt"), ModelScript.Text("Done."));
+            string sessionId;
+            long lastSeq;
+            var first = await StartPortalAsync(database);
+            var cookies = await AgentSocketClient.SignInAsync(first, PortalTestServer.AdminEmail);
+            await using (var client = await AgentSocketClient.ConnectAsync(first, cookies))
+            {
+                sessionId = client.SessionId!;
+                await client.SendInputAsync("make a file");
+                lastSeq = (await client.WaitForAsync("approval_request")).Seq;
+                var stopping = first.DisposeAsync().AsTask();
+                Assert.Equal(WebSocketCloseStatus.EndpointUnavailable, await client.WaitForCloseAsync());
+                await stopping;
+            }
+
+            await using var second = await StartPortalAsync(database);
+            await using var resumed = await AgentSocketClient.ConnectAsync(second, cookies, $"sessionId={sessionId}&afterSeq={lastSeq}");
+            await resumed.SendAsync("approval_response", new { review = "yes", callId = "call_r" });
+            var finished = await resumed.WaitForAsync("agent_finished");
+
+            Assert.Equal("completed", finished.Text("status"));
+            Assert.True(File.Exists(Path.Combine(_workspace, "after-restart.txt")));
+            Assert.DoesNotContain(resumed.Received, f => f.Type == "error");
+        }
+        finally
+        {
+            Directory.Delete(data, recursive: true);
+        }
     }
 
     [Fact]

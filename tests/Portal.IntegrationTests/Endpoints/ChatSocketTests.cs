@@ -406,7 +406,8 @@ public sealed class ChatSocketTests
         var events = await EventsAsync(server, sessionId);
         await using var next = await ChatClient.ConnectAsync(server);
 
-        Assert.Contains(events, e => e.Type == AgentEventTypes.AgentFinished);
+        var finished = Assert.Single(events, e => e.Type == AgentEventTypes.AgentFinished);
+        Assert.Equal(TurnStatuses.Cancelled, AgentJson.Read<AgentFinishedPayload>(finished.Payload)!.Status);
         Assert.Equal((EventTypes.SessionEnded, EventDirections.Internal), (events[^1].Type, events[^1].Direction));
         Assert.Contains("Connection lost", events[^1].Payload, StringComparison.Ordinal);
         Assert.StartsWith(OfflineLabel, await next.AskAsync("and you, still there?"), StringComparison.Ordinal);

@@ -91,7 +91,7 @@ public sealed class SessionApprovals
     }
 
     /// <summary>Whether <paramref name="invocation"/> may run now under <paramref name="policy"/> and this session's answers.</summary>
-    public ApprovalCheck Check(ToolInvocation invocation, ApprovalPolicy policy, IReadOnlyList<string> patchFiles)
+    public ApprovalCheck Check(ToolInvocation invocation, ApprovalPolicy policy, IReadOnlyList<string> patchFiles, WorkingDirectory? workingDirectory = null)
     {
         switch (invocation.Kind)
         {
@@ -99,7 +99,7 @@ public sealed class SessionApprovals
                 return ApprovalCheck.Run("reads inside the working directory");
             case ToolKind.Shell when policy == ApprovalPolicy.FullAuto:
                 return ApprovalCheck.Run("full-auto policy");
-            case ToolKind.Shell when SafeCommands.IsReadOnly(invocation.Argv!):
+            case ToolKind.Shell when SafeCommands.IsReadOnly(invocation.Argv!, workingDirectory):
                 return ApprovalCheck.Run("known read-only command");
             case ToolKind.Shell when Allows(invocation.Argv!):
                 return ApprovalCheck.Run("approved with \"always\" earlier in this session");
@@ -107,6 +107,9 @@ public sealed class SessionApprovals
                 return ApprovalCheck.AskFirst(SafeCommands.IsCompound(invocation.Argv!)
                     ? "The command runs several commands through a shell; it is not a known read-only command."
                     : "The command is not a known read-only command.");
+            case ToolKind.Patch when policy == ApprovalPolicy.AutoEdit && patchFiles.FirstOrDefault(ConfiguresGit) is { } gitFile:
+                // git obeys these files (core.fsmonitor, diff.external, filters), and git status/diff run without asking.
+                return ApprovalCheck.AskFirst($"The patch edits {gitFile}, which configures what git runs; auto-edit asks for those.");
             case ToolKind.Patch when policy is ApprovalPolicy.FullAuto or ApprovalPolicy.AutoEdit:
                 return ApprovalCheck.Run(policy.WireName() + " policy");
             case ToolKind.Patch when AllowsFiles(patchFiles):
@@ -116,6 +119,14 @@ public sealed class SessionApprovals
             default:
                 return ApprovalCheck.Run("nothing to run");
         }
+    }
+
+    /// <summary>A path inside a .git folder, or a .gitattributes or .gitmodules file: git reads commands to run from them.</summary>
+    internal static bool ConfiguresGit(string path)
+    {
+        var parts = path.Replace('\\', '/').Split('/', StringSplitOptions.RemoveEmptyEntries);
+        return parts.Any(p => p.Equals(".git", StringComparison.OrdinalIgnoreCase))
+            || parts.LastOrDefault() is { } name && (name.Equals(".gitattributes", StringComparison.OrdinalIgnoreCase) || name.Equals(".gitmodules", StringComparison.OrdinalIgnoreCase));
     }
 
     private static string Key(IReadOnlyList<string> command) => string.Join('\0', command);

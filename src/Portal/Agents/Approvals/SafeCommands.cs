@@ -1,4 +1,5 @@
 using System.Text.RegularExpressions;
+using Portal.Agents.Tools;
 
 namespace Portal.Agents.Approvals;
 
@@ -23,19 +24,36 @@ public static partial class SafeCommands
         ["file"] = ('C', "--compile"), // writes a compiled magic file
     };
 
-    public static bool IsReadOnly(IReadOnlyList<string> argv)
+    /// <summary>
+    /// Whether argv is a known read-only command. With <paramref name="workingDirectory"/>, an argument naming a
+    /// symbolic link that leads outside it also makes the command one to ask about: <c>cat notes</c> is not read-only
+    /// when <c>notes</c> links to another user's files.
+    /// </summary>
+    public static bool IsReadOnly(IReadOnlyList<string> argv, WorkingDirectory? workingDirectory = null)
     {
         if (argv.Count == 0)
         {
             return false;
         }
+        IReadOnlyList<string> words = argv;
         if (ShellScript(argv) is { } script)
         {
             // ./bash is not bash: only the system's shell is trusted to be a shell.
             var systemShell = !argv[0].Contains('/', StringComparison.Ordinal) || argv[0].StartsWith("/bin/", StringComparison.Ordinal) || argv[0].StartsWith("/usr/bin/", StringComparison.Ordinal);
-            return systemShell && SimpleCommand(script) is { } words && IsReadOnlyProgram(words);
+            if (!systemShell || SimpleCommand(script) is not { } simple)
+            {
+                return false;
+            }
+            words = simple;
         }
-        return IsReadOnlyProgram(argv);
+        return IsReadOnlyProgram(words) && (workingDirectory is null || words.Skip(1).All(a => StaysInside(a, workingDirectory)));
+    }
+
+    /// <summary>The argument, or an option's value, does not lead out of the working directory through a link.</summary>
+    private static bool StaysInside(string argument, WorkingDirectory workingDirectory)
+    {
+        var value = argument.StartsWith('-') ? (argument.IndexOf('=', StringComparison.Ordinal) is var eq and > 0 ? argument[(eq + 1)..] : null) : argument;
+        return value is null || workingDirectory.Resolve(value) is not null;
     }
 
     /// <summary>The script of <c>bash -lc "script"</c> (or sh, zsh, dash; -c with or without -l); null for other argv.</summary>
@@ -129,6 +147,10 @@ public static partial class SafeCommands
         {
             return false;
         }
+        if (FollowsLinks(program, args))
+        {
+            return false; // a link inside may lead anywhere
+        }
         return program switch
         {
             "git" => IsReadOnlyGit(args),
@@ -148,6 +170,21 @@ public static partial class SafeCommands
             || (argument.Length > 2 && argument[0] == '-' && argument[1] != '-' && Leaves(argument[2..]));
 
         static bool Leaves(string value) => value.StartsWith('/') || value.StartsWith('~') || value.Split('/').Contains("..");
+    }
+
+    /// <summary>Options that make a recursive listing or search follow the links it meets: grep -R, find -L, ls -L, tree -l.</summary>
+    private static bool FollowsLinks(string program, List<string> args)
+    {
+        bool Short(char letter) => args.Any(a => a.Length > 1 && a[0] == '-' && a[1] != '-' && a.Contains(letter, StringComparison.Ordinal));
+        return program switch
+        {
+            "grep" or "egrep" or "fgrep" => Short('R') || args.Contains("--dereference-recursive"),
+            "rg" => Short('L') || args.Contains("--follow"),
+            "find" => args.Any(a => a is "-L" or "-follow" or "-H"),
+            "ls" => Short('L') || args.Contains("--dereference"),
+            "tree" => args.Contains("-l"),
+            _ => false,
+        };
     }
 
     private static bool IsReadOnlyGit(List<string> args)

@@ -28,10 +28,10 @@ public static class AgentEventTypes
 /// A user's input as the agent protocol carries it: <c>{input: [{type:"message", role:"user", content:[{type:"input_text", text}]}]}</c>.
 /// Readers also accept the shorter forms clients send: <c>input</c> as a list of content parts or a string, or <c>text</c>.
 /// </summary>
-public sealed record UserInputPayload(IReadOnlyList<JsonElement>? Input, string? PreviousResponseId = null, string? Text = null, bool? CancelCurrent = null)
+public sealed record UserInputPayload(JsonElement? Input, string? PreviousResponseId = null, string? Text = null, bool? CancelCurrent = null)
 {
     public static UserInputPayload FromText(string text) =>
-        new([JsonSerializer.SerializeToElement(new { type = "message", role = "user", content = new[] { new { type = "input_text", text } } })]);
+        new(JsonSerializer.SerializeToElement(new[] { new { type = "message", role = "user", content = new[] { new { type = "input_text", text } } } }));
 
     /// <summary>The text of the input: every text part, joined by blank lines; null when there is none.</summary>
     public string? ReadText()
@@ -41,9 +41,9 @@ public sealed record UserInputPayload(IReadOnlyList<JsonElement>? Input, string?
         {
             parts.Add(Text);
         }
-        foreach (var item in Input ?? [])
+        if (Input is { } input)
         {
-            Collect(item, parts);
+            Collect(input, parts);
         }
         var text = string.Join("\n\n", parts.Where(p => p.Length > 0));
         return text.Length == 0 ? null : text;

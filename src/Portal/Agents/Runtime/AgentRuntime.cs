@@ -158,7 +158,9 @@ public sealed partial class AgentRuntime(
             new ApprovalDecisionPayload(pending.CallId, answer.Cancels ? "cancelled" : answer.Decision.WireName(), answer.By, answer.Message, remembered,
                 remembered ? pending.Command : null, remembered && pending.Command is null ? pending.Files : null,
                 answer.Decision == ReviewDecision.Always && !remembered
-                    ? "Not remembered: the command runs several commands through a shell, so it will be asked again."
+                    ? pending.Command is { Count: > 0 }
+                        ? "Not remembered: the command runs several commands through a shell, so it will be asked again."
+                        : "Not remembered: the patch names no file it edits, so it will be asked again."
                     : null)), CancellationToken.None);
         if (continuation is not null)
         {
@@ -321,7 +323,7 @@ public sealed partial class AgentRuntime(
             }
             if (running is not null)
             {
-                await running.StopAsync(StopReason.Deleted);
+                await running.StopAsync(StopReason.Ended);
                 await running.Completion;
             }
         }

@@ -11,7 +11,8 @@ namespace Portal.Agents.Runtime;
 public sealed record TurnOutcome(string RunId, string Status, string FinalText, string? Error, string? ErrorCode);
 
 /// <summary>Why a turn is being stopped.</summary>
-internal enum StopReason { None, User, Shutdown, Deleted }
+/// <summary>Why a turn was stopped: a person, Portal stopping, or its session ending (deleted, or its connection gone).</summary>
+internal enum StopReason { None, User, Shutdown, Ended }
 
 /// <summary>
 /// One turn of the agent loop: the model answers, the tool calls it asks for are approved (or not) and run, their
@@ -104,19 +105,20 @@ internal sealed class AgentTurn
         }
         catch (OperationCanceledException) when (Token.IsCancellationRequested)
         {
-            switch (Reason)
+            if (Reason == StopReason.Shutdown && AgentRuntime.WaitingForApproval(_conversation, RunId))
             {
-                case StopReason.Deleted:
-                    return Outcome(TurnStatuses.Cancelled, null, null);
-                case StopReason.Shutdown when AgentRuntime.WaitingForApproval(_conversation, RunId):
-                    // The approval stays pending in the log; after the restart, answering it continues this turn.
-                    finish = false;
-                    return Outcome(TurnStatuses.Interrupted, null, null);
-                default:
-                    status = Reason == StopReason.Shutdown ? TurnStatuses.Interrupted : TurnStatuses.Cancelled;
-                    break;
+                // The approval stays pending in the log; after the restart, answering it continues this turn.
+                finish = false;
+                return Outcome(TurnStatuses.Interrupted, null, null);
             }
-            await CloseOpenCallsAsync(Reason == StopReason.Shutdown ? "aborted: Portal stopped before this call ran" : "aborted: the user cancelled the turn");
+            status = Reason == StopReason.Shutdown ? TurnStatuses.Interrupted : TurnStatuses.Cancelled;
+            // A deleted session takes no more events (TryAsync lets that pass); an ended one records how the turn ended.
+            await TryAsync(() => CloseOpenCallsAsync(Reason switch
+            {
+                StopReason.Shutdown => "aborted: Portal stopped before this call ran",
+                StopReason.Ended => "aborted: the session ended before this call ran",
+                _ => "aborted: the user cancelled the turn",
+            }));
         }
         catch (SessionNotFoundException)
         {
@@ -271,7 +273,7 @@ internal sealed class AgentTurn
                 invocation = invocation with { Error = "Tools are not available in this session." };
             }
             var files = invocation is { Kind: ToolKind.Patch, Patch: { } patch } ? PatchTool.Targets(patch) : [];
-            var check = invocation.Error is null ? _conversation.Approvals.Check(invocation, _policy, files) : ApprovalCheck.Run("cannot run");
+            var check = invocation.Error is null ? _conversation.Approvals.Check(invocation, _policy, files, _conversation.Directory) : ApprovalCheck.Run("cannot run");
             string? denial = null;
             if (check.Ask || (resume is not null && i == 0))
             {
@@ -342,7 +344,7 @@ internal sealed class AgentTurn
         }
         catch (OperationCanceledException) when (Reason != StopReason.Shutdown)
         {
-            await _runtime.WithdrawApprovalAsync(_conversation, pending, Reason == StopReason.Deleted ? null : "cancelled");
+            await _runtime.WithdrawApprovalAsync(_conversation, pending, Reason == StopReason.Ended ? null : "cancelled");
             throw;
         }
 

@@ -304,16 +304,13 @@ internal sealed partial class AgentSocketConnection(
     {
         _sessionId = session.Id;
         presence.Join(session.Id);
-        long frameSeq;
+        // A resumed session_started carries the client's own position (afterSeq), not that of the attach event: the
+        // frames replayed after it have lower seqs, and a client that drops right after it resumes from its last id.
+        var frameSeq = resumed ? afterSeq : 1; // 1: the session's own session_started event
         if (resumed)
         {
-            var attached = await bus.AppendAsync(session.Id, AgentJson.Event(EventDirections.Internal, AgentEventTypes.ClientAttached, EventActors.System,
+            await bus.AppendAsync(session.Id, AgentJson.Event(EventDirections.Internal, AgentEventTypes.ClientAttached, EventActors.System,
                 new ClientConnectionPayload(_connection, Protocol, afterSeq)), cancellationToken);
-            frameSeq = attached.Seq;
-        }
-        else
-        {
-            frameSeq = 1; // the session's own session_started event
         }
         if (!runtime.IsBusy(session.Id))
         {
@@ -353,7 +350,9 @@ internal sealed partial class AgentSocketConnection(
         {
             await bus.AppendAsync(sessionId, AgentJson.Event(EventDirections.Internal, AgentEventTypes.ClientDetached, EventActors.System,
                 new ClientConnectionPayload(_connection, Protocol, Reason: reason, CloseStatus: closeStatus)), CancellationToken.None);
-            if (presence.Leave(sessionId) == 0 && !runtime.IsBusy(sessionId))
+            // On shutdown the status stays as it is: the next start decides what an active session became (a pending
+            // approval kept, a cut-off turn closed), and an idle mark here would hide it from that.
+            if (presence.Leave(sessionId) == 0 && !_shuttingDown && !runtime.IsBusy(sessionId))
             {
                 await bus.SetStatusAsync(sessionId, SessionStatuses.Idle, CancellationToken.None);
             }

@@ -350,6 +350,12 @@ internal sealed partial class ChatSocketConnection(
             try
             {
                 await CloseOutputAsync();
+                // A client that never answers the close must not hold up the shutdown.
+                await Task.Delay(CloseGrace, time, CancellationToken.None);
+                if (socket.State != WebSocketState.Closed)
+                {
+                    socket.Abort();
+                }
             }
             catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or ObjectDisposedException)
             {

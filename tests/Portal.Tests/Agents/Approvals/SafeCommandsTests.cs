@@ -39,6 +39,45 @@ public sealed class SafeCommandsTests
     }
 
     [Theory]
+    [InlineData("cat notes/secret.txt")]
+    [InlineData("cat notes")]
+    [InlineData("ls notes")]
+    [InlineData("grep -n key --file=notes")]
+    public void IsReadOnly_ArgumentThroughALinkLeadingOutside_IsNotSafe(string command)
+    {
+        using var temp = new TempFolder();
+        File.WriteAllText(Path.Combine(temp.Outside, "secret.txt"), "not yours");
+        File.CreateSymbolicLink(Path.Combine(temp.Work, "notes"), temp.Outside);
+
+        Assert.False(SafeCommands.IsReadOnly(Argv(command), temp.WorkingDirectory), command);
+        Assert.False(SafeCommands.IsReadOnly(["bash", "-lc", command], temp.WorkingDirectory), command);
+    }
+
+    [Fact]
+    public void IsReadOnly_ArgumentsInsideTheWorkingDirectory_AreSafeWithItToo()
+    {
+        using var temp = new TempFolder();
+        temp.Write("src/app.cs", "x");
+        File.CreateSymbolicLink(Path.Combine(temp.Work, "app-link.cs"), Path.Combine(temp.Work, "src", "app.cs"));
+
+        Assert.True(SafeCommands.IsReadOnly(Argv("cat app-link.cs src/app.cs"), temp.WorkingDirectory));
+        Assert.True(SafeCommands.IsReadOnly(Argv("grep -rn TODO src"), temp.WorkingDirectory));
+    }
+
+    [Theory]
+    [InlineData("grep -Rn key .")]
+    [InlineData("grep --dereference-recursive key .")]
+    [InlineData("find -L . -name x")]
+    [InlineData("find . -follow")]
+    [InlineData("ls -lL")]
+    [InlineData("tree -l")]
+    [InlineData("rg --follow key")]
+    public void IsReadOnly_RecursionThatFollowsLinks_IsNotSafe(string command)
+    {
+        Assert.False(SafeCommands.IsReadOnly(Argv(command)), command);
+    }
+
+    [Theory]
     [InlineData("rm -rf build")]
     [InlineData("git branch -D x")]
     [InlineData("git branch new-feature")]

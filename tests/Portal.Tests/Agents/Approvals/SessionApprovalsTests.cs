@@ -161,6 +161,26 @@ public sealed class SessionApprovalsTests
         Assert.Equal(patchAsks, Check(approvals, PatchCall(), policy).Ask);
     }
 
+    [Theory]
+    [InlineData(".git/config")]
+    [InlineData("sub/.git/hooks/pre-commit")]
+    [InlineData(".gitattributes")]
+    [InlineData("lib/.gitmodules")]
+    public void Check_PatchToGitsOwnConfigurationUnderAutoEdit_Asks(string path)
+    {
+        // git status and git diff run without asking, and obey core.fsmonitor, diff.external and filters from these.
+        var check = Check(new SessionApprovals(), PatchCall($"*** Begin Patch\n*** Add File: {path}\n+x\n*** End Patch"), ApprovalPolicy.AutoEdit);
+
+        Assert.True(check.Ask);
+        Assert.Contains(path, check.Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Check_PatchToAFileNamedLikeGitUnderAutoEdit_Runs()
+    {
+        Assert.False(Check(new SessionApprovals(), PatchCall("*** Begin Patch\n*** Add File: docs/.github/notes.gitignore\n+x\n*** End Patch"), ApprovalPolicy.AutoEdit).Ask);
+    }
+
     [Fact]
     public void Check_SafeScriptUnderSuggest_Runs()
     {
