@@ -26,6 +26,28 @@ public sealed class AgentCatalogTests
     }
 
     [Fact]
+    public void Default_NamingNoAgent_IsAnError_ListingTheAgents()
+    {
+        var errors = new List<string>();
+
+        AgentCatalog.Resolve(new AgentsOptions { Default = "gtp-4o", Model = "gpt-4o", Keys = new ProviderKeys { OpenAI = "sk-x" } }, errors);
+
+        var error = Assert.Single(errors);
+        Assert.Contains("'gtp-4o' names no configured agent", error, StringComparison.Ordinal);
+        Assert.Contains("gpt-4o, Offline agent", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void RealAgent_NamedLikeTheOfflineAgent_IsAnError()
+    {
+        var errors = new List<string>();
+
+        AgentCatalog.Resolve(new AgentsOptions { Name = "offline AGENT", Model = "gpt-4o", Keys = new ProviderKeys { OpenAI = "sk-x" } }, errors);
+
+        Assert.Contains("built-in offline agent's name", Assert.Single(errors), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void OnlyAKey_GivesThatProvidersAgent_WithADefaultModel()
     {
         var specs = AgentCatalog.Resolve(new AgentsOptions { Keys = new ProviderKeys { Anthropic = "sk-ant-x" } });

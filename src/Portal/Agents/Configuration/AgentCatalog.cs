@@ -169,6 +169,15 @@ public sealed class AgentCatalog
         {
             errors?.Add($"Two agents are named '{duplicate.Key}'; give each profile its own Name.");
         }
+        if (!specs.Any(s => s.Provider == ProviderKinds.Offline) && specs.FirstOrDefault(s => s.Name.Equals(OfflineName, StringComparison.OrdinalIgnoreCase)) is { } taken)
+        {
+            errors?.Add($"'{taken.Name}' is the built-in offline agent's name; give the {taken.Provider} agent another Name.");
+        }
+        if (options.Default is { Length: > 0 } wanted && !wanted.Equals(OfflineName, StringComparison.OrdinalIgnoreCase)
+            && !specs.Any(s => s.Name.Equals(wanted, StringComparison.OrdinalIgnoreCase)))
+        {
+            errors?.Add($"Portal:Agents:Default '{wanted}' names no configured agent. Agents: {string.Join(", ", specs.Select(s => s.Name).Append(OfflineName))}.");
+        }
         return specs;
     }
 
