@@ -23,6 +23,33 @@ window.portal = {
     input.focus();
   },
 
+  // The theme chosen in the top bar, for the next page loads (read by the server before the first paint).
+  rememberTheme(theme) {
+    document.cookie = `portal-theme=${encodeURIComponent(theme)}; path=/; max-age=31536000; samesite=lax`;
+    document.documentElement.dataset.theme = theme.endsWith('-dark') ? 'dark' : 'light';
+  },
+
+  // Copies a code block's text; the buttons are written by the Markdown renderer beside each block.
+  async copyCode(button) {
+    const code = button.closest('.chat-code')?.querySelector('pre');
+    if (!code) return;
+    const text = code.innerText;
+    try {
+      await navigator.clipboard.writeText(text);
+    } catch {
+      const range = document.createRange();
+      range.selectNodeContents(code);
+      const selection = window.getSelection();
+      selection.removeAllRanges();
+      selection.addRange(range);
+      document.execCommand('copy');
+      selection.removeAllRanges();
+    }
+    button.textContent = 'Copied';
+    button.dataset.copied = 'true';
+    setTimeout(() => { button.textContent = 'Copy'; delete button.dataset.copied; }, 1500);
+  },
+
   // Keeps the newest message in view unless the reader scrolled up to read older ones.
   stickToBottom(scroller, force) {
     if (!scroller) return;
@@ -31,3 +58,9 @@ window.portal = {
     }
   },
 };
+
+// One listener for every copy button, present and future (messages render after load and while streaming).
+document.addEventListener('click', e => {
+  const button = e.target.closest && e.target.closest('button[data-copy-code]');
+  if (button) window.portal.copyCode(button);
+});

@@ -57,4 +57,17 @@ public sealed class MarkdownTests
         Assert.Equal("bold", document.QuerySelector("strong")!.TextContent);
         Assert.Equal("ls -la\n", document.QuerySelector("pre code")!.TextContent);
     }
+
+    [Fact]
+    public void ToHtml_CodeBlocks_GetACopyButton_AndTheirCodeStaysText()
+    {
+        var document = Parser.ParseDocument(Markdown.ToHtml("```html\n<button data-copy-code>x</button>\n```\n\n    indented"));
+
+        var blocks = document.QuerySelectorAll("div.chat-code");
+        Assert.Equal(2, blocks.Length);
+        Assert.All(blocks, b => Assert.Equal("Copy", b.QuerySelector("button[data-copy-code]")!.TextContent));
+        // The code's own markup is text: one button per block, Portal's.
+        Assert.Equal(2, document.QuerySelectorAll("button").Length);
+        Assert.Equal("<button data-copy-code>x</button>\n", blocks[0].QuerySelector("pre code")!.TextContent);
+    }
 }

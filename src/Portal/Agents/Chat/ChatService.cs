@@ -16,6 +16,7 @@ public enum SendOutcome { Started, Busy, NotFound, Empty }
 public sealed class ChatService(ISessionBus bus, ISessionStore store, AgentRuntime runtime)
 {
     public const int MaxMessageLength = 32_000;
+    public const int MaxTitleLength = 120;
 
     /// <summary>Raised with the owner's id when one of their conversations is created, renamed or deleted.</summary>
     public event Action<string>? ConversationsChanged;
@@ -102,7 +103,8 @@ public sealed class ChatService(ISessionBus bus, ISessionStore store, AgentRunti
         {
             return false;
         }
-        await bus.SetTitleAsync(sessionId, title, cancellationToken);
+        title = title.Trim();
+        await bus.SetTitleAsync(sessionId, title.Length > MaxTitleLength ? title[..MaxTitleLength] : title, cancellationToken);
         ConversationsChanged?.Invoke(session.OwnerId!);
         return true;
     }

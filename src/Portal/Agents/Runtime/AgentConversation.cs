@@ -22,14 +22,24 @@ internal sealed class PendingApproval(string runId, string callId)
     public IReadOnlyList<string>? Command { get; init; }
     /// <summary>The files of a patch, for remembering "always".</summary>
     public IReadOnlyList<string>? Files { get; init; }
+    /// <summary>Owner and kind of the session, kept for approvals waiting from before a restart (no conversation loaded yet).</summary>
+    public string? OwnerId { get; init; }
+    public string? Kind { get; init; }
 }
+
+/// <summary>A tool call waiting for a person's answer, as lists and badges show it.</summary>
+public sealed record WaitingApproval(string SessionId, string Kind, string CallId);
 
 /// <summary>
 /// The in-memory state of one agent session: its transcript, its "always" answers, the running turn and the approval
 /// it waits for. Rebuilt from the session's events when first needed, so a restart loses none of it.
 /// </summary>
-internal sealed class AgentConversation(SessionInfo session, AgentProfile profile, Transcript transcript, SessionApprovals approvals, WorkingDirectory directory)
+internal sealed class AgentConversation(SessionInfo session, AgentProfile profile, Transcript transcript, SessionApprovals approvals, WorkingDirectory directory,
+    Action<AgentConversation>? approvalsChanged = null)
 {
+    private PendingApproval? _pending;
+    private PendingApproval? _dormant;
+
     public Lock Gate { get; } = new();
 
     public string SessionId { get; } = session.Id;
@@ -46,14 +56,50 @@ internal sealed class AgentConversation(SessionInfo session, AgentProfile profil
     /// <summary>The turn in progress; guarded by <see cref="Gate"/>.</summary>
     public AgentTurn? Current { get; set; }
 
-    /// <summary>The approval the current turn waits for; guarded by <see cref="Gate"/>.</summary>
-    public PendingApproval? Pending { get; set; }
+    /// <summary>The approval the current turn waits for; guarded by <see cref="Gate"/>. Changes are announced (top bar badges).</summary>
+    public PendingApproval? Pending
+    {
+        get => _pending;
+        set
+        {
+            var changed = _pending != value;
+            _pending = value;
+            if (changed)
+            {
+                approvalsChanged?.Invoke(this);
+            }
+        }
+    }
 
     /// <summary>
     /// An approval left pending when Portal last stopped: no turn runs, but answering it continues that turn.
     /// Guarded by <see cref="Gate"/>.
     /// </summary>
-    public PendingApproval? Dormant { get; set; }
+    public PendingApproval? Dormant
+    {
+        get => _dormant;
+        set
+        {
+            var changed = _dormant != value;
+            _dormant = value;
+            if (changed)
+            {
+                approvalsChanged?.Invoke(this);
+            }
+        }
+    }
+
+    /// <summary>The approval waiting in this session, whether its turn runs or waits from before a restart.</summary>
+    public PendingApproval? Waiting
+    {
+        get
+        {
+            lock (Gate)
+            {
+                return _pending ?? _dormant;
+            }
+        }
+    }
 
     /// <summary>Serialises transcript changes made outside turns (compaction) with turns starting.</summary>
     public bool Compacting { get; set; }

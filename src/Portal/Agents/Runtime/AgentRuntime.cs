@@ -60,6 +60,40 @@ public sealed partial class AgentRuntime(
         return session;
     }
 
+    /// <summary>An approval began or ended waiting in a session of this owner (null: anonymous).</summary>
+    public event Action<string?>? ApprovalsChanged;
+
+    /// <summary>Announced off the caller's thread: changes happen under a conversation's lock, and listeners read others.</summary>
+    private void AnnounceApprovals(string? ownerId) =>
+        ThreadPool.QueueUserWorkItem(static state => state.Runtime.ApprovalsChanged?.Invoke(state.OwnerId), (Runtime: this, OwnerId: ownerId), preferLocal: false);
+
+    /// <summary>The tool calls waiting for an answer in <paramref name="ownerId"/>'s sessions, oldest session first.</summary>
+    public IReadOnlyList<WaitingApproval> WaitingApprovals(string ownerId)
+    {
+        var waiting = new List<WaitingApproval>();
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var lazy in _conversations.Values)
+        {
+            if (!lazy.IsValueCreated || !lazy.Value.IsCompletedSuccessfully || lazy.Value.Result is not { } conversation)
+            {
+                continue;
+            }
+            seen.Add(conversation.SessionId);
+            if (conversation.OwnerId == ownerId && conversation.Waiting is { } pending)
+            {
+                waiting.Add(new WaitingApproval(conversation.SessionId, conversation.Kind, pending.CallId));
+            }
+        }
+        foreach (var (sessionId, pending) in _dormant)
+        {
+            if (!seen.Contains(sessionId) && pending.OwnerId == ownerId)
+            {
+                waiting.Add(new WaitingApproval(sessionId, pending.Kind ?? SessionKinds.Chat, pending.CallId));
+            }
+        }
+        return waiting;
+    }
+
     /// <summary>True while a turn runs, an approval from before a restart waits, or the context is being compacted.</summary>
     public bool IsBusy(string sessionId) =>
         (_conversations.TryGetValue(sessionId, out var lazy) && lazy.IsValueCreated && lazy.Value.IsCompletedSuccessfully && Busy(lazy.Value.Result))
@@ -313,7 +347,10 @@ public sealed partial class AgentRuntime(
     /// <summary>Stops what runs in a session that is being deleted or has ended, and forgets its state.</summary>
     public async Task ForgetAsync(string sessionId)
     {
-        _dormant.TryRemove(sessionId, out _);
+        if (_dormant.TryRemove(sessionId, out var dormant))
+        {
+            AnnounceApprovals(dormant.OwnerId);
+        }
         if (_conversations.TryRemove(sessionId, out var lazy) && lazy.IsValueCreated && lazy.Value.IsCompletedSuccessfully)
         {
             AgentTurn? running;
@@ -488,7 +525,8 @@ public sealed partial class AgentRuntime(
                 approvals.Remember(decision.RememberedCommand, decision.RememberedFiles);
             }
         }
-        var conversation = new AgentConversation(session, catalog.Resolve(session.Agent), Transcript.Fold(events), approvals, WorkingDirectoryFor(session.OwnerId));
+        var conversation = new AgentConversation(session, catalog.Resolve(session.Agent), Transcript.Fold(events), approvals, WorkingDirectoryFor(session.OwnerId),
+            c => AnnounceApprovals(c.OwnerId));
         if (_dormant.TryGetValue(sessionId, out var dormant))
         {
             conversation.Dormant = dormant;
@@ -544,6 +582,8 @@ public sealed partial class AgentRuntime(
         {
             _dormant[session.Id] = new PendingApproval(request.RunId, request.CallId)
             {
+                OwnerId = session.OwnerId,
+                Kind = session.Kind,
                 Command = request.Command,
                 Files = request.ApplyPatch?.Files,
             };

@@ -56,6 +56,9 @@ public sealed class ChatMessage(string id, string role, DateTimeOffset time, Cha
 }
 
 /// <summary>A tool call as shown: what it runs, whether it waits for approval, how it was answered, what it printed.</summary>
+/// <summary>A person's answer to an approval card: the decision and, with a denial, what to tell the agent.</summary>
+public sealed record ApprovalChoice(string CallId, string Decision, string? Message);
+
 public sealed class ToolCallView
 {
     public required string CallId { get; init; }
@@ -69,7 +72,12 @@ public sealed class ToolCallView
     public bool AwaitingApproval { get; set; }
     public string? Decision { get; set; }
     public string? DecidedBy { get; set; }
+    public DateTimeOffset? DecidedAt { get; set; }
+    /// <summary>What the person told the agent with a denial.</summary>
+    public string? DecisionMessage { get; set; }
     public string? DecisionNote { get; set; }
+    /// <summary>The folder the command would run in, relative to the agent's working folder.</summary>
+    public string? Workdir { get; set; }
     public string? Output { get; set; }
 
     /// <summary>The command as a person reads it: the script of <c>bash -lc</c>, else the argv joined.</summary>
@@ -156,6 +164,7 @@ public sealed class ConversationView
                     tool.Patch = request.ApplyPatch?.Patch;
                     tool.Files = request.ApplyPatch?.Files;
                     tool.Reason = request.Reason;
+                    tool.Workdir = request.Workdir;
                     tool.AwaitingApproval = true;
                     tool.Decision = null;
                     PendingApproval = tool;
@@ -168,6 +177,8 @@ public sealed class ConversationView
                     answered.AwaitingApproval = false;
                     answered.Decision = decision.Decision;
                     answered.DecidedBy = decision.By;
+                    answered.DecidedAt = e.Time;
+                    answered.DecisionMessage = decision.Message;
                     answered.DecisionNote = decision.Note ?? (decision.Remembered ? "Remembered for this conversation." : null);
                     if (PendingApproval == answered)
                     {

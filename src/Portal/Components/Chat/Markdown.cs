@@ -1,4 +1,5 @@
 using Markdig;
+using Markdig.Renderers.Html;
 using Markdig.Syntax;
 using Markdig.Syntax.Inlines;
 
@@ -39,8 +40,21 @@ public static class Markdown
         using var writer = new StringWriter();
         var renderer = new Markdig.Renderers.HtmlRenderer(writer);
         Pipeline.Setup(renderer);
+        renderer.ObjectRenderers.ReplaceOrAdd<CodeBlockRenderer>(new CopyableCodeBlockRenderer());
         renderer.Render(document);
         return writer.ToString();
+    }
+
+    /// <summary>Code blocks with a Copy button (portal.js copies the block's text). The button is Portal's markup, not the model's.</summary>
+    private sealed class CopyableCodeBlockRenderer : CodeBlockRenderer
+    {
+        protected override void Write(Markdig.Renderers.HtmlRenderer renderer, CodeBlock obj)
+        {
+            renderer.EnsureLine();
+            renderer.Write("<div class=\"chat-code\"><button type=\"button\" class=\"chat-copy\" data-copy-code aria-label=\"Copy code\">Copy</button>");
+            base.Write(renderer, obj);
+            renderer.WriteLine("</div>");
+        }
     }
 
     internal static bool IsSafeUrl(string? url)

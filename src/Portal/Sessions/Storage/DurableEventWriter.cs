@@ -99,7 +99,9 @@ internal sealed partial class DurableEventWriter : IHostedLifecycleService, IDis
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
-        _loop = Task.Run(RunAsync, CancellationToken.None);
+        // Opened here, not in the loop: a database that cannot be opened fails the start, not some later moment.
+        var connection = _database.OpenConnection();
+        _loop = Task.Run(() => RunAsync(connection), CancellationToken.None);
         return Task.CompletedTask;
     }
 
@@ -133,9 +135,9 @@ internal sealed partial class DurableEventWriter : IHostedLifecycleService, IDis
 
     public void Dispose() => _abort.Dispose();
 
-    private async Task RunAsync()
+    private async Task RunAsync(SqliteConnection connection)
     {
-        using var connection = _database.OpenConnection();
+        using var owned = connection;
         using var insert = connection.CreateCommand();
         insert.CommandText =
             "INSERT INTO SessionEvents (SessionKey, Seq, Time, Direction, Type, Actor, Payload, Size) " +
