@@ -1,4 +1,7 @@
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Playwright;
+using Portal.Agents.Runtime;
+using Portal.Sessions;
 using Portal.Testing;
 
 namespace Portal.E2ETests;
@@ -148,5 +151,65 @@ public sealed class ChatToolsTests(BrowserFixture browser)
         await Assertions.Expect(page.GetByTestId("first-run-banner")).ToContainTextAsync("OPENAI_API_KEY");
         await page.SetViewportSizeAsync(390, 844);
         await PortalPage.ScreenshotAsync(page, "15-chat-phone");
+    }
+}
+
+/// <summary>The chat page with a real (fake, on loopback) OpenAI-compatible provider behind it, and long conversations.</summary>
+public sealed class ChatErrorsTests(BrowserFixture browser)
+{
+    [Fact]
+    public async Task RateLimited_TheErrorSaysWhatToDo_AndSendAgainGetsTheAnswer()
+    {
+        await using var model = await Portal.Testing.Fakes.FakeOpenAiServer.StartAsync();
+        await using var server = await PortalTestServer.StartAsync(new()
+        {
+            ["Portal:Agents:Provider"] = "openai",
+            ["Portal:Agents:Model"] = "gpt-test",
+            ["Portal:Agents:BaseUrl"] = new Uri(model.BaseAddress, "/v1").ToString(),
+            ["Portal:Agents:Keys:OpenAI"] = "sk-test-key-0123456789",
+            ["Portal:Agents:MaxRetries"] = "0",
+        });
+        await server.CreateUserAsync("alice@portal.test");
+        model.Enqueue(Portal.Testing.Fakes.ModelScript.Failure(429, "Rate limit reached for gpt-test.", retryAfterSeconds: 1),
+            Portal.Testing.Fakes.ModelScript.Text("Here", " it is."));
+        var page = await PortalPage.SignInAsync(browser.Browser, server, "alice@portal.test");
+
+        await PortalPage.SendAsync(page, "a question at a busy time");
+
+        var error = page.GetByTestId("chat-error");
+        await Assertions.Expect(error).ToContainTextAsync("Wait a minute, then send again.");
+        await PortalPage.ScreenshotAsync(page, "16-chat-rate-limited");
+        await error.GetByTestId("send-again").ClickAsync();
+        await Assertions.Expect(page.Locator("[data-testid=message-assistant][aria-busy=false]").Last).ToContainTextAsync("Here it is.");
+        await Assertions.Expect(page.GetByTestId("chat-error")).ToHaveCountAsync(0);
+        Assert.Equal(2, await page.Locator("[data-testid=message-user]").CountAsync());
+    }
+
+    [Fact]
+    public async Task LongConversation_ShowsTheLatestMessages_AndPagesInEarlierOnes()
+    {
+        await using var server = await PortalTestServer.StartAsync();
+        var alice = await server.CreateUserAsync("alice@portal.test");
+        var bus = server.Services.GetRequiredService<ISessionBus>();
+        var session = await bus.CreateSessionAsync(new NewSession(SessionKinds.Chat, alice, Title: "A long one", Status: SessionStatuses.Idle), CancellationToken.None);
+        for (var i = 1; i <= 130; i++)
+        {
+            await bus.AppendAsync(session.Id, AgentJson.Event(EventDirections.In, EventTypes.UserInput, EventActors.User, UserInputPayload.FromText($"message number {i}")),
+                CancellationToken.None);
+        }
+        var page = await PortalPage.SignInAsync(browser.Browser, server, "alice@portal.test");
+
+        await page.GotoAsync($"/c/{session.Id}");
+        await PortalPage.WaitForInteractiveAsync(page);
+
+        var messages = page.Locator("[data-testid=message-user]");
+        await Assertions.Expect(messages).ToHaveCountAsync(60);
+        await Assertions.Expect(messages.Last).ToContainTextAsync("message number 130");
+        await Assertions.Expect(page.GetByTestId("show-earlier")).ToContainTextAsync("70 more");
+        await page.GetByTestId("show-earlier").ClickAsync();
+        await page.GetByTestId("show-earlier").ClickAsync();
+        await Assertions.Expect(messages).ToHaveCountAsync(130);
+        await Assertions.Expect(messages.First).ToContainTextAsync("message number 1");
+        await Assertions.Expect(page.GetByTestId("show-earlier")).ToHaveCountAsync(0);
     }
 }

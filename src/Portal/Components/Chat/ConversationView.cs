@@ -105,6 +105,8 @@ public sealed class ConversationView
     public string? RunningRunId { get; private set; }
     public bool Running => RunningRunId is not null;
     public string? LastError { get; private set; }
+    /// <summary>The code of <see cref="LastError"/> (rate_limited, provider_auth, ...), for saying what to do next.</summary>
+    public string? LastErrorCode { get; private set; }
     /// <summary>The tool call waiting for the user's approval, if any.</summary>
     public ToolCallView? PendingApproval { get; private set; }
     /// <summary>The agent this conversation talks to, from its first event.</summary>
@@ -143,6 +145,7 @@ public sealed class ConversationView
                 var user = NewMessage($"u{e.Seq}", "user", e, input?.ReadText() ?? "");
                 _byInputSeq[e.Seq] = user;
                 LastError = null;
+                LastErrorCode = null;
                 break;
             case EventTypes.RunStarted when AgentJson.Read<RunStartedPayload>(e.Payload) is { } started:
                 _runs[started.RunId] = (started.Agent, started.Offline);
@@ -219,6 +222,7 @@ public sealed class ConversationView
                 else
                 {
                     LastError = error.Message;
+                    LastErrorCode = error.Code;
                 }
                 break;
             case AgentEventTypes.ContextCompacted when AgentJson.Read<ContextCompactedPayload>(e.Payload) is { } compacted:
