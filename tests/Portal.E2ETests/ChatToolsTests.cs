@@ -213,3 +213,57 @@ public sealed class ChatErrorsTests(BrowserFixture browser)
         await Assertions.Expect(page.GetByTestId("show-earlier")).ToHaveCountAsync(0);
     }
 }
+
+/// <summary>A reply in flight: stopped by the person, or followed across a reload.</summary>
+public sealed class ChatStreamingTests(BrowserFixture browser)
+{
+    private static Dictionary<string, string?> SlowStream => new() { ["Portal:OfflineAgent:TokenDelay"] = "00:00:00.080" };
+
+    [Fact]
+    public async Task Stop_MidReply_KeepsWhatArrived_MarksItStopped_AndFreesTheComposer()
+    {
+        await using var server = await PortalTestServer.StartAsync(SlowStream);
+        await server.CreateUserAsync("alice@portal.test");
+        var page = await PortalPage.SignInAsync(browser.Browser, server, "alice@portal.test");
+        await PortalPage.SendAsync(page, "tell me a long story about the sea and the ships upon it");
+        var reply = page.Locator("[data-testid=message-assistant]");
+        await Assertions.Expect(reply).ToContainTextAsync("You wrote");
+
+        await page.GetByTestId("stop").ClickAsync();
+
+        await Assertions.Expect(reply).ToHaveAttributeAsync("aria-busy", "false");
+        await Assertions.Expect(reply.Locator(".chat-message-ended")).ToContainTextAsync("Stopped.");
+        var kept = await reply.Locator(".chat-message-body").InnerTextAsync();
+        Assert.Contains("You wrote", kept, StringComparison.Ordinal);
+        Assert.DoesNotContain("restart Portal.", kept, StringComparison.Ordinal); // the end of the offline reply never came
+        await Assertions.Expect(page.GetByTestId("send")).ToBeVisibleAsync();
+        await PortalPage.ScreenshotAsync(page, "17-chat-stopped");
+        await Task.Delay(500, TestContext.Current.CancellationToken);
+        Assert.Equal(kept, await reply.Locator(".chat-message-body").InnerTextAsync()); // nothing more streams in after the stop
+    }
+
+    [Fact]
+    public async Task Reload_MidReply_TheReplyKeepsStreaming_WithNothingLostOrDoubled()
+    {
+        await using var server = await PortalTestServer.StartAsync(SlowStream);
+        await server.CreateUserAsync("alice@portal.test");
+        var page = await PortalPage.SignInAsync(browser.Browser, server, "alice@portal.test");
+        await PortalPage.SendAsync(page, "one two three four five six seven eight nine ten");
+        var reply = page.Locator("[data-testid=message-assistant]");
+        await Assertions.Expect(reply).ToContainTextAsync("You wrote");
+
+        await page.ReloadAsync();
+        await PortalPage.WaitForInteractiveAsync(page);
+        await Assertions.Expect(reply).ToHaveAttributeAsync("aria-busy", "true");
+        await Assertions.Expect(reply).ToHaveAttributeAsync("aria-busy", "false", new() { Timeout = 30_000 });
+        var afterReload = await reply.InnerTextAsync();
+
+        // A fresh tab, reading the finished conversation from the log, shows exactly the same reply.
+        var fresh = await page.Context.NewPageAsync();
+        await fresh.GotoAsync(page.Url);
+        await PortalPage.WaitForInteractiveAsync(fresh);
+        Assert.Equal(afterReload, await fresh.Locator("[data-testid=message-assistant]").InnerTextAsync());
+        Assert.Single(System.Text.RegularExpressions.Regex.Matches(afterReload, "You wrote 10 words"));
+        Assert.EndsWith("restart Portal.", afterReload.TrimEnd(), StringComparison.Ordinal);
+    }
+}
