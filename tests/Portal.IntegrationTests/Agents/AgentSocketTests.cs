@@ -68,6 +68,40 @@ public sealed class AgentSocketTests : IAsyncLifetime
         Assert.Contains("401", refused.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData(null, true)]
+    [InlineData("SELF", true)]
+    [InlineData("https://tools.example.com", true)]
+    [InlineData("https://evil.example.com", false)]
+    [InlineData("http://127.0.0.1:1", false)]
+    [InlineData("null", false)]
+    public async Task Upgrade_ChecksTheOriginBeforeAnything(string? origin, bool accepted)
+    {
+        await using var portal = await StartPortalAsync(new() { ["Portal:Sockets:AllowedOrigins:0"] = "https://tools.example.com" });
+        var cookies = await AgentSocketClient.SignInAsync(portal, PortalTestServer.AdminEmail);
+        foreach (var path in new[] { "/ws/agent", "/ws/chat" })
+        {
+            using var socket = new ClientWebSocket();
+            socket.Options.Cookies = cookies;
+            if (origin is not null)
+            {
+                socket.Options.SetRequestHeader("Origin", origin == "SELF" ? portal.BaseAddress.GetLeftPart(UriPartial.Authority) : origin);
+            }
+            var uri = new UriBuilder(portal.BaseAddress) { Scheme = "ws", Path = path }.Uri;
+            if (accepted)
+            {
+                await socket.ConnectAsync(uri, Ct);
+                Assert.Equal(WebSocketState.Open, socket.State);
+                socket.Abort();
+            }
+            else
+            {
+                var refused = await Assert.ThrowsAsync<WebSocketException>(() => socket.ConnectAsync(uri, Ct));
+                Assert.Contains("403", refused.Message, StringComparison.Ordinal);
+            }
+        }
+    }
+
     [Fact]
     public async Task ToolCall_Approved_RunsInTheWorkingDirectory_AndTheModelSeesTheOutput()
     {

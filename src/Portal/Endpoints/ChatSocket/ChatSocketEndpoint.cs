@@ -25,6 +25,10 @@ public static class ChatSocketEndpoint
             await context.Response.WriteAsync("Expected WebSocket request");
             return;
         }
+        if (!await SocketOrigins.CheckAsync(context, context.RequestServices.GetRequiredService<IOptions<SocketOptions>>().Value))
+        {
+            return;
+        }
         var user = context.User;
         if (user.Identity?.IsAuthenticated != true)
         {
