@@ -103,6 +103,25 @@ public sealed class AgentSocketTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Input_TooLargeToKeepWholeInTheLog_IsRefused_AndTheSessionGoesOn()
+    {
+        await using var portal = await StartPortalAsync();
+        _model.Enqueue(ModelScript.Text("Fine."));
+        await using var client = await ConnectAsync(portal);
+
+        // 100,000 characters, under the 256,000 limit, but 300 KB of UTF-8: the log would keep only a preview.
+        await client.SendInputAsync(new string('\u20ac', 100_000));
+        var error = await client.WaitForAsync("error");
+        await client.SendInputAsync("a normal question");
+        var finished = await client.WaitForAsync("agent_finished");
+
+        Assert.Equal("input_too_long", error.Text("code"));
+        Assert.Contains("Portal:Sessions:MaxStoredPayloadBytes", error.Text("message"), StringComparison.Ordinal);
+        Assert.Equal("completed", finished.Text("status"));
+        Assert.Single(_model.Requests);
+    }
+
+    [Fact]
     public async Task ToolCall_Approved_RunsInTheWorkingDirectory_AndTheModelSeesTheOutput()
     {
         await using var portal = await StartPortalAsync();

@@ -25,6 +25,7 @@ internal sealed partial class AgentSocketConnection(
     AgentRuntime runtime,
     SessionPresence presence,
     SocketOptions options,
+    int maxStoredPayloadBytes,
     TimeProvider time,
     ILogger logger) : IAsyncDisposable
 {
@@ -236,6 +237,13 @@ internal sealed partial class AgentSocketConnection(
         if (text.Length > MaxInputLength)
         {
             await ConnectionErrorAsync($"The input is {text.Length} characters; at most {MaxInputLength} are accepted.", "input_too_long", inputSeq);
+            return;
+        }
+        // An input the session log would keep only as a preview could not be replayed after a restart: refused whole.
+        if (Encoding.UTF8.GetByteCount(payload.GetRawText()) is var bytes && bytes > maxStoredPayloadBytes)
+        {
+            await ConnectionErrorAsync($"The input is {bytes} bytes as JSON; at most {maxStoredPayloadBytes} (Portal:Sessions:MaxStoredPayloadBytes) are kept whole in the session log.",
+                "input_too_long", inputSeq);
             return;
         }
         _inputSeen = true;
