@@ -21,10 +21,15 @@ internal sealed class SessionRowConfiguration : IEntityTypeConfiguration<Session
         builder.Property(s => s.LastActivityAt).HasConversion(UnixMillisecondsConverter.Instance);
 
         builder.HasIndex(s => s.Id).IsUnique();
+        // The admin grid filters on kind, status, owner and agent, newest activity first, and sorts on any column.
         builder.HasIndex(s => s.LastActivityAt);
         builder.HasIndex(s => new { s.OwnerId, s.LastActivityAt });
         builder.HasIndex(s => new { s.Kind, s.LastActivityAt });
-        builder.HasIndex(s => s.Status);
+        builder.HasIndex(s => new { s.Status, s.LastActivityAt });
+        builder.HasIndex(s => new { s.Agent, s.LastActivityAt });
+        builder.HasIndex(s => s.CreatedAt);
+        builder.HasIndex(s => s.Title);
+        builder.HasIndex(s => s.EventCount);
     }
 }
 

@@ -348,13 +348,21 @@ internal sealed class PortalDbContextModelSnapshot : ModelSnapshot
                 b.HasIndex("Id")
                     .IsUnique();
 
+                b.HasIndex("CreatedAt");
+
+                b.HasIndex("EventCount");
+
                 b.HasIndex("LastActivityAt");
 
-                b.HasIndex("Status");
+                b.HasIndex("Title");
+
+                b.HasIndex("Agent", "LastActivityAt");
 
                 b.HasIndex("Kind", "LastActivityAt");
 
                 b.HasIndex("OwnerId", "LastActivityAt");
+
+                b.HasIndex("Status", "LastActivityAt");
 
                 b.ToTable("Sessions", (string)null);
             });
