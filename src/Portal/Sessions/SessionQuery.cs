@@ -40,6 +40,9 @@ public enum SessionSort
 
 public sealed record SessionPage(IReadOnlyList<SessionInfo> Items, int Page, int PageSize, int Total);
 
+/// <summary>How many events of one type and direction a session has, and their bytes on the wire.</summary>
+public sealed record EventTally(string Type, string Direction, long Count, long Bytes);
+
 /// <summary>The names sort orders have in URLs and in the admin grid's columns.</summary>
 public static class SessionSorts
 {

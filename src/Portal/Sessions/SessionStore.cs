@@ -23,11 +23,13 @@ public interface ISessionStore
     Task<IReadOnlyList<SessionEvent>> ReadBackwardAsync(string sessionId, long beforeSeq, int limit, string? type, CancellationToken cancellationToken);
 
     /// <summary>
-    /// Every stored event up to <paramref name="upToSeq"/>, in order, streamed; only events of
-    /// <paramref name="payloadTypes"/> carry their payload (the others have an empty one), so a long log is summed up
-    /// without reading its frames and deltas into memory.
+    /// How many stored events up to <paramref name="upToSeq"/> the session has of each type and direction, and their
+    /// bytes: one pass over the log in SQLite, nothing of it read into memory.
     /// </summary>
-    IAsyncEnumerable<SessionEvent> ScanAsync(string sessionId, long upToSeq, IReadOnlyCollection<string> payloadTypes, CancellationToken cancellationToken);
+    Task<IReadOnlyList<EventTally>> TallyAsync(string sessionId, long upToSeq, CancellationToken cancellationToken);
+
+    /// <summary>The stored events of <paramref name="types"/> up to <paramref name="upToSeq"/>, in order, streamed.</summary>
+    IAsyncEnumerable<SessionEvent> ReadOfTypesAsync(string sessionId, IReadOnlyCollection<string> types, long upToSeq, CancellationToken cancellationToken);
 }
 
 internal sealed class SessionStore(IDbContextFactory<PortalDbContext> dbFactory) : ISessionStore
@@ -43,11 +45,20 @@ internal sealed class SessionStore(IDbContextFactory<PortalDbContext> dbFactory)
         {
             return new SessionPage([], query.Page, query.PageSize, total);
         }
-        var page = Order(WithOwnerNames(db, sessions), query.Sort, query.Descending)
+        // The page's keys first, sorted on narrow rows (joined to the owners only to sort by owner), then the page's
+        // rows with their owners' names: a filter matching tens of thousands of sessions sorts keys, not whole rows.
+        var sortable = query.Sort == SessionSort.Owner
+            ? WithOwnerNames(db, sessions)
+            : sessions.Select(s => new OwnedRow { Session = s, OwnerName = null });
+        var keys = await Order(sortable, query.Sort, query.Descending)
             .Skip((query.Page - 1) * query.PageSize)
-            .Take(query.PageSize);
-        var rows = await page.ToListAsync(cancellationToken);
-        return new SessionPage(rows.ConvertAll(r => ToInfo(r.Session, r.OwnerName)), query.Page, query.PageSize, total);
+            .Take(query.PageSize)
+            .Select(r => r.Session.Key)
+            .ToListAsync(cancellationToken);
+        var rows = await WithOwnerNames(db, db.Sessions.AsNoTracking().Where(s => keys.Contains(s.Key))).ToListAsync(cancellationToken);
+        var byKey = rows.ToDictionary(r => r.Session.Key);
+        return new SessionPage(keys.Where(byKey.ContainsKey).Select(k => ToInfo(byKey[k].Session, byKey[k].OwnerName)).ToList(),
+            query.Page, query.PageSize, total);
     }
 
     public async Task<SessionInfo?> GetAsync(string sessionId, CancellationToken cancellationToken)
@@ -94,8 +105,23 @@ internal sealed class SessionStore(IDbContextFactory<PortalDbContext> dbFactory)
             .ToListAsync(cancellationToken);
     }
 
-    public async IAsyncEnumerable<SessionEvent> ScanAsync(
-        string sessionId, long upToSeq, IReadOnlyCollection<string> payloadTypes, [EnumeratorCancellation] CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<EventTally>> TallyAsync(string sessionId, long upToSeq, CancellationToken cancellationToken)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(cancellationToken);
+        var key = await KeyOfAsync(db, sessionId, cancellationToken);
+        if (key is null)
+        {
+            return [];
+        }
+        return await db.SessionEvents
+            .Where(e => e.SessionKey == key && e.Seq <= upToSeq)
+            .GroupBy(e => new { e.Type, e.Direction })
+            .Select(g => new EventTally(g.Key.Type, g.Key.Direction, g.LongCount(), g.Sum(e => (long)e.Size)))
+            .ToListAsync(cancellationToken);
+    }
+
+    public async IAsyncEnumerable<SessionEvent> ReadOfTypesAsync(
+        string sessionId, IReadOnlyCollection<string> types, long upToSeq, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         await using var db = await dbFactory.CreateDbContextAsync(cancellationToken);
         var key = await KeyOfAsync(db, sessionId, cancellationToken);
@@ -104,9 +130,9 @@ internal sealed class SessionStore(IDbContextFactory<PortalDbContext> dbFactory)
             yield break;
         }
         var events = db.SessionEvents.AsNoTracking()
-            .Where(e => e.SessionKey == key && e.Seq <= upToSeq)
+            .Where(e => e.SessionKey == key && e.Seq <= upToSeq && types.Contains(e.Type))
             .OrderBy(e => e.Seq)
-            .Select(e => new SessionEvent(sessionId, e.Seq, e.Time, e.Direction, e.Type, e.Actor, payloadTypes.Contains(e.Type) ? e.Payload : "", e.Size))
+            .Select(e => new SessionEvent(sessionId, e.Seq, e.Time, e.Direction, e.Type, e.Actor, e.Payload, e.Size))
             .AsAsyncEnumerable();
         await foreach (var e in events.WithCancellation(cancellationToken))
         {

@@ -341,22 +341,38 @@ public sealed class SessionQueryTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Scan_CarriesPayloadsOfTheAskedTypesOnly()
+    public async Task Tally_CountsEventsAndBytesByTypeAndDirection()
+    {
+        var id = _seeded[5].Id;
+        await _harness.Bus.AppendAsync(id, new NewSessionEvent(EventDirections.In, "frame", EventActors.User, "{}", Size: 100), Ct);
+        await _harness.Bus.AppendAsync(id, new NewSessionEvent(EventDirections.In, "frame", EventActors.User, "{}", Size: 50), Ct);
+        await _harness.Bus.AppendAsync(id, new NewSessionEvent(EventDirections.Out, "frame", EventActors.Agent, "{}", Size: 7), Ct);
+        await _harness.Bus.AppendAsync(id, new NewSessionEvent(EventDirections.Out, "other", EventActors.Agent, "{}", Size: 1), Ct);
+        await _harness.Bus.WaitUntilDurableAsync(id, Ct);
+
+        var tally = await _harness.Store.TallyAsync(id, upToSeq: 3, Ct);
+
+        Assert.Equal(
+            [new EventTally("frame", EventDirections.In, 2, 150), new EventTally("frame", EventDirections.Out, 1, 7)],
+            tally.OrderBy(t => t.Direction, StringComparer.Ordinal));
+    }
+
+    [Fact]
+    public async Task ReadOfTypes_ReturnsOnlyThoseTypesInOrder()
     {
         var id = _seeded[5].Id;
         await AppendAsync(id, EventDirections.In, "wanted", new { a = 1 });
         await AppendAsync(id, EventDirections.In, "other", new { b = 2 });
+        await AppendAsync(id, EventDirections.In, "wanted", new { a = 3 });
 
         var events = new List<SessionEvent>();
-        await foreach (var e in _harness.Store.ScanAsync(id, long.MaxValue, ["wanted"], Ct))
+        await foreach (var e in _harness.Store.ReadOfTypesAsync(id, ["wanted"], long.MaxValue, Ct))
         {
             events.Add(e);
         }
 
-        Assert.Equal(["wanted", "other"], events.Select(e => e.Type));
-        Assert.Equal("""{"a":1}""", events[0].Payload);
-        Assert.Equal("", events[1].Payload);
-        Assert.True(events[1].Size > 0);
+        Assert.Equal([1L, 3], events.Select(e => e.Seq));
+        Assert.Equal(["""{"a":1}""", """{"a":3}"""], events.Select(e => e.Payload));
     }
 
     private async Task<SessionPage> ListAsync(SessionQuery query) => await _harness.Store.ListAsync(query, Ct);

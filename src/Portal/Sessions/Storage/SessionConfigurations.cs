@@ -22,9 +22,11 @@ internal sealed class SessionRowConfiguration : IEntityTypeConfiguration<Session
 
         builder.HasIndex(s => s.Id).IsUnique();
         // The admin grid filters on kind, status, owner and agent, newest activity first, and sorts on any column.
-        builder.HasIndex(s => s.LastActivityAt);
+        // CreatedAt rides along so a date range (active since, created before) is answered from the index alone.
+        builder.HasIndex(s => new { s.LastActivityAt, s.CreatedAt });
         builder.HasIndex(s => new { s.OwnerId, s.LastActivityAt });
         builder.HasIndex(s => new { s.Kind, s.LastActivityAt });
+        builder.HasIndex(s => new { s.Kind, s.Status, s.LastActivityAt });
         builder.HasIndex(s => new { s.Status, s.LastActivityAt });
         builder.HasIndex(s => new { s.Agent, s.LastActivityAt });
         builder.HasIndex(s => s.CreatedAt);

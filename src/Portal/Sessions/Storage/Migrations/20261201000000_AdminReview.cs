@@ -17,7 +17,10 @@ public sealed class AdminReview : Migration
     protected override void Up(MigrationBuilder migrationBuilder)
     {
         migrationBuilder.DropIndex(name: "IX_Sessions_Status", table: "Sessions");
+        migrationBuilder.DropIndex(name: "IX_Sessions_LastActivityAt", table: "Sessions");
 
+        migrationBuilder.CreateIndex(name: "IX_Sessions_LastActivityAt_CreatedAt", table: "Sessions", columns: new[] { "LastActivityAt", "CreatedAt" });
+        migrationBuilder.CreateIndex(name: "IX_Sessions_Kind_Status_LastActivityAt", table: "Sessions", columns: new[] { "Kind", "Status", "LastActivityAt" });
         migrationBuilder.CreateIndex(name: "IX_Sessions_Status_LastActivityAt", table: "Sessions", columns: new[] { "Status", "LastActivityAt" });
         migrationBuilder.CreateIndex(name: "IX_Sessions_Agent_LastActivityAt", table: "Sessions", columns: new[] { "Agent", "LastActivityAt" });
         migrationBuilder.CreateIndex(name: "IX_Sessions_CreatedAt", table: "Sessions", column: "CreatedAt");
@@ -65,6 +68,9 @@ public sealed class AdminReview : Migration
         migrationBuilder.DropIndex(name: "IX_Sessions_CreatedAt", table: "Sessions");
         migrationBuilder.DropIndex(name: "IX_Sessions_Agent_LastActivityAt", table: "Sessions");
         migrationBuilder.DropIndex(name: "IX_Sessions_Status_LastActivityAt", table: "Sessions");
+        migrationBuilder.DropIndex(name: "IX_Sessions_Kind_Status_LastActivityAt", table: "Sessions");
+        migrationBuilder.DropIndex(name: "IX_Sessions_LastActivityAt_CreatedAt", table: "Sessions");
         migrationBuilder.CreateIndex(name: "IX_Sessions_Status", table: "Sessions", column: "Status");
+        migrationBuilder.CreateIndex(name: "IX_Sessions_LastActivityAt", table: "Sessions", column: "LastActivityAt");
     }
 }

@@ -352,17 +352,19 @@ internal sealed class PortalDbContextModelSnapshot : ModelSnapshot
 
                 b.HasIndex("EventCount");
 
-                b.HasIndex("LastActivityAt");
-
                 b.HasIndex("Title");
 
                 b.HasIndex("Agent", "LastActivityAt");
 
                 b.HasIndex("Kind", "LastActivityAt");
 
+                b.HasIndex("LastActivityAt", "CreatedAt");
+
                 b.HasIndex("OwnerId", "LastActivityAt");
 
                 b.HasIndex("Status", "LastActivityAt");
+
+                b.HasIndex("Kind", "Status", "LastActivityAt");
 
                 b.ToTable("Sessions", (string)null);
             });
