@@ -1,3 +1,4 @@
+using Portal.Admin;
 using Portal.Agents;
 using Portal.Components;
 using Portal.Components.Account;
@@ -49,12 +50,14 @@ public static class PortalHost
         builder.AddAgents();
         builder.AddPortalHealthChecks();
         builder.AddPortalUi();
+        builder.AddPortalAdmin();
         builder.Services.AddCesProxy();
         builder.Services.AddOptions<CesRecordingOptions>().BindConfiguration(CesRecordingOptions.Section);
         builder.Services.AddSingleton<ICesProxyObserver, CesSessionRecorder>();
         builder.Services.AddOptions<SocketOptions>().BindConfiguration(SocketOptions.Section);
         builder.Services.AddOptions<ChatSocketOptions>().BindConfiguration(ChatSocketOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddSingleton<SessionPresence>();
+        builder.Services.AddSingleton<SocketConnections>();
         builder.Services.AddProblemDetails();
         return builder;
     }
@@ -76,6 +79,7 @@ public static class PortalHost
         app.MapStaticAssets();
         app.MapPortalHealth();
         app.MapSessionApi();
+        app.MapAdminApi();
         app.MapSeedSessions();
         app.MapAccountEndpoints();
         app.MapCesProxy("/ces");

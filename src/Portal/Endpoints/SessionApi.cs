@@ -2,13 +2,14 @@ using System.Globalization;
 using System.Security.Claims;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
+using Portal.Admin;
 using Portal.Security;
 using Portal.Sessions;
 using Portal.Sessions.Export;
 
 namespace Portal.Endpoints;
 
-/// <summary>REST access to sessions and their events: <c>/api/sessions</c>. Users see their own sessions, admins all.</summary>
+/// <summary>REST access to sessions and their events: <c>/api/sessions</c>. Users see their own sessions, admins all; only admins delete.</summary>
 public static class SessionApi
 {
     public const int MaxPageSize = 500;
@@ -21,6 +22,7 @@ public static class SessionApi
         api.MapGet("/{id}", GetSession).WithName("GetSession");
         api.MapGet("/{id}/events", GetEvents).WithName("GetSessionEvents");
         api.MapGet("/{id}/export.jsonl", ExportSession).WithName("ExportSession");
+        api.MapDelete("/{id}", DeleteSession).WithName("DeleteSession").RequireAuthorization(SecurityServiceCollectionExtensions.AdminPolicy);
         return app;
     }
 
@@ -119,6 +121,11 @@ public static class SessionApi
         await SessionLogExporter.WriteAsync(bus, id, context.Response.BodyWriter, cancellationToken);
         return TypedResults.Empty;
     }
+
+    /// <summary>Admins only: stops what runs in the session and deletes it with its events.</summary>
+    internal static async Task<Results<NoContent, ProblemHttpResult>> DeleteSession(
+        string id, ClaimsPrincipal user, SessionReview review, CancellationToken cancellationToken) =>
+        await review.DeleteAsync(id, user, cancellationToken) ? TypedResults.NoContent() : NotFoundProblem(id);
 
     internal static async Task<SessionInfo?> FindVisibleAsync(string id, ClaimsPrincipal user, ISessionStore store, CancellationToken cancellationToken)
     {

@@ -3,6 +3,7 @@ using System.Runtime.CompilerServices;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using Portal.Sessions.Redaction;
+using Portal.Sessions.Search;
 using Portal.Sessions.Storage;
 
 namespace Portal.Sessions;
@@ -35,6 +36,11 @@ internal sealed partial class SessionBus : ISessionBus
 
     public int LoadedSessionCount => _states.Count;
 
+    private long _appended;
+
+    /// <summary>Events appended since start, for the status page's rate.</summary>
+    public long AppendedEvents => Interlocked.Read(ref _appended);
+
     public async Task<SessionInfo> CreateSessionAsync(NewSession session, CancellationToken cancellationToken)
     {
         if (!SessionKinds.IsKnown(session.Kind) || !SessionStatuses.IsKnown(session.Status))
@@ -55,8 +61,14 @@ internal sealed partial class SessionBus : ISessionBus
         };
         await using (var db = await _dbFactory.CreateDbContextAsync(cancellationToken))
         {
+            await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
             db.Sessions.Add(row);
             await db.SaveChangesAsync(cancellationToken);
+            if (row.Title is not null)
+            {
+                await IndexTitleAsync(db, row.Key, row.Title, cancellationToken);
+            }
+            await transaction.CommitAsync(cancellationToken);
         }
         _states[row.Id] = new SessionState(row.Id, row.Key, 0);
         Log.SessionCreated(_logger, row.Id, row.Kind);
@@ -82,6 +94,7 @@ internal sealed partial class SessionBus : ISessionBus
                     var appended = state.TryAppend(newEvent, payload, size, _time.GetUtcNow(), _writer.TryEnqueue);
                     if (appended is not null)
                     {
+                        Interlocked.Increment(ref _appended);
                         return appended;
                     }
                 }
@@ -217,14 +230,21 @@ internal sealed partial class SessionBus : ISessionBus
         await UpdateRowAsync(sessionId, s => s.SetProperty(r => r.Status, status), cancellationToken);
     }
 
-    public Task SetTitleAsync(string sessionId, string title, CancellationToken cancellationToken)
+    public async Task SetTitleAsync(string sessionId, string title, CancellationToken cancellationToken)
     {
         var trimmed = title.Trim();
         if (trimmed.Length > 200)
         {
             trimmed = trimmed[..200];
         }
-        return UpdateRowAsync(sessionId, s => s.SetProperty(r => r.Title, trimmed), cancellationToken);
+        // The title and its entry in the full-text index change together.
+        await using var db = await _dbFactory.CreateDbContextAsync(cancellationToken);
+        await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
+        var key = await db.Sessions.Where(s => s.Id == sessionId).Select(s => (long?)s.Key).SingleOrDefaultAsync(cancellationToken)
+            ?? throw new SessionNotFoundException(sessionId);
+        await db.Sessions.Where(s => s.Key == key).ExecuteUpdateAsync(s => s.SetProperty(r => r.Title, trimmed), cancellationToken);
+        await IndexTitleAsync(db, key, trimmed, cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
     }
 
     public Task SetAgentAsync(string sessionId, string agent, CancellationToken cancellationToken)
@@ -247,12 +267,32 @@ internal sealed partial class SessionBus : ISessionBus
             }
         }
         await using var db = await _dbFactory.CreateDbContextAsync(cancellationToken);
-        var deleted = await db.Sessions.Where(s => s.Id == sessionId).ExecuteDeleteAsync(cancellationToken);
-        if (deleted > 0)
+        await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
+        var key = await db.Sessions.Where(s => s.Id == sessionId).Select(s => (long?)s.Key).SingleOrDefaultAsync(cancellationToken);
+        if (key is null)
         {
-            Log.SessionDeleted(_logger, sessionId);
+            return false;
         }
-        return deleted > 0;
+        // The events go with their session (ON DELETE CASCADE); their text leaves the full-text index with them.
+        var (first, last) = SessionSearch.Range(key.Value);
+        await db.Database.ExecuteSqlAsync($"DELETE FROM \"SessionSearch\" WHERE rowid BETWEEN {first} AND {last}", cancellationToken);
+        await db.Sessions.Where(s => s.Key == key).ExecuteDeleteAsync(cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
+        Log.SessionDeleted(_logger, sessionId);
+        return true;
+    }
+
+    private static async Task IndexTitleAsync(PortalDbContext db, long key, string? title, CancellationToken cancellationToken)
+    {
+        var row = SessionSearch.TitleRowId(key);
+        if (string.IsNullOrWhiteSpace(title))
+        {
+            await db.Database.ExecuteSqlAsync($"DELETE FROM \"SessionSearch\" WHERE rowid = {row}", cancellationToken);
+        }
+        else
+        {
+            await db.Database.ExecuteSqlAsync($"INSERT OR REPLACE INTO \"SessionSearch\" (rowid, \"Text\") VALUES ({row}, {title})", cancellationToken);
+        }
     }
 
     /// <summary>Releases the in-memory state of idle sessions; called periodically by the writer's housekeeping.</summary>

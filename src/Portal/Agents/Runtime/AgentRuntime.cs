@@ -50,6 +50,17 @@ public sealed partial class AgentRuntime(
     /// <summary>Turns running now, in all sessions.</summary>
     public int RunningTurns => _conversations.Values.Count(c => c.IsValueCreated && c.Value.IsCompletedSuccessfully && c.Value.Result.Current is not null);
 
+    /// <summary>Tool calls waiting for a person now, in all sessions, including approvals kept from before a restart.</summary>
+    public int PendingApprovals => _dormant.Count + _conversations.Values.Count(c => c.IsValueCreated && c.Value.IsCompletedSuccessfully && HasPending(c.Value.Result));
+
+    private static bool HasPending(AgentConversation conversation)
+    {
+        lock (conversation.Gate)
+        {
+            return conversation.Pending is not null;
+        }
+    }
+
     /// <summary>Creates a session talking to the named agent (the default when null or unknown).</summary>
     public async Task<SessionInfo> CreateSessionAsync(string kind, string? ownerId, string? agent, CancellationToken cancellationToken)
     {

@@ -62,6 +62,7 @@ public static class AgentSocketEndpoint
             KeepAliveInterval = options.KeepAliveInterval,
             KeepAliveTimeout = options.KeepAliveInterval * 2,
         });
+        using var open = services.GetRequiredService<SocketConnections>().Open("/ws/agent");
         await using var connection = new AgentSocketConnection(socket, user,
             services.GetRequiredService<ISessionBus>(),
             services.GetRequiredService<ISessionStore>(),

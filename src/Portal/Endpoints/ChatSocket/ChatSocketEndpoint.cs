@@ -43,6 +43,7 @@ public static class ChatSocketEndpoint
             KeepAliveInterval = options.KeepAliveInterval,
             KeepAliveTimeout = options.KeepAliveInterval * 2,
         });
+        using var open = services.GetRequiredService<SocketConnections>().Open("/ws/chat");
         await using var connection = new ChatSocketConnection(socket, user,
             services.GetRequiredService<ISessionBus>(),
             services.GetRequiredService<AgentRuntime>(),

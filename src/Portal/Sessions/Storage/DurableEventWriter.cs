@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Threading.Channels;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Options;
+using Portal.Sessions.Search;
 
 namespace Portal.Sessions.Storage;
 
@@ -150,6 +151,12 @@ internal sealed partial class DurableEventWriter : IHostedLifecycleService, IDis
         var pActor = insert.Parameters.Add("$a", SqliteType.Text);
         var pPayload = insert.Parameters.Add("$p", SqliteType.Text);
         var pSize = insert.Parameters.Add("$z", SqliteType.Integer);
+        // Message text goes into the full-text index in the same transaction as its event, so a search never finds
+        // text whose event is not stored, nor misses a stored one.
+        using var index = connection.CreateCommand();
+        index.CommandText = $"INSERT INTO {SessionSearch.Table} (rowid, Text) VALUES ($r, $x)";
+        var pRow = index.Parameters.Add("$r", SqliteType.Integer);
+        var pText = index.Parameters.Add("$x", SqliteType.Text);
         using var touch = connection.CreateCommand();
         touch.CommandText =
             "UPDATE Sessions SET EventCount = max(EventCount, $n), LastActivityAt = max(LastActivityAt, $t) WHERE Key = $k";
@@ -216,6 +223,7 @@ internal sealed partial class DurableEventWriter : IHostedLifecycleService, IDis
             _batchSessions.Clear();
             using var transaction = connection.BeginTransaction();
             insert.Transaction = transaction;
+            index.Transaction = transaction;
             touch.Transaction = transaction;
             foreach (var (state, e) in _batch)
             {
@@ -233,6 +241,12 @@ internal sealed partial class DurableEventWriter : IHostedLifecycleService, IDis
                 pPayload.Value = e.Payload;
                 pSize.Value = e.Size;
                 insert.ExecuteNonQuery();
+                if (SessionSearch.CanIndex(e.Seq) && SessionSearch.TextOf(e.Type, e.Direction, e.Payload) is { } text)
+                {
+                    pRow.Value = SessionSearch.RowId(state.Key, e.Seq);
+                    pText.Value = text;
+                    index.ExecuteNonQuery();
+                }
                 _batchSessions[state] = (e.Seq, time);
                 _untouched[state] = (e.Seq, time);
             }

@@ -21,10 +21,17 @@ internal sealed class SessionRowConfiguration : IEntityTypeConfiguration<Session
         builder.Property(s => s.LastActivityAt).HasConversion(UnixMillisecondsConverter.Instance);
 
         builder.HasIndex(s => s.Id).IsUnique();
-        builder.HasIndex(s => s.LastActivityAt);
+        // The admin grid filters on kind, status, owner and agent, newest activity first, and sorts on any column.
+        // CreatedAt rides along so a date range (active since, created before) is answered from the index alone.
+        builder.HasIndex(s => new { s.LastActivityAt, s.CreatedAt });
         builder.HasIndex(s => new { s.OwnerId, s.LastActivityAt });
         builder.HasIndex(s => new { s.Kind, s.LastActivityAt });
-        builder.HasIndex(s => s.Status);
+        builder.HasIndex(s => new { s.Kind, s.Status, s.LastActivityAt });
+        builder.HasIndex(s => new { s.Status, s.LastActivityAt });
+        builder.HasIndex(s => new { s.Agent, s.LastActivityAt });
+        builder.HasIndex(s => s.CreatedAt);
+        builder.HasIndex(s => s.Title);
+        builder.HasIndex(s => s.EventCount);
     }
 }
 

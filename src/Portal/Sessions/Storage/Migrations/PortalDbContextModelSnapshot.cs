@@ -348,13 +348,23 @@ internal sealed class PortalDbContextModelSnapshot : ModelSnapshot
                 b.HasIndex("Id")
                     .IsUnique();
 
-                b.HasIndex("LastActivityAt");
+                b.HasIndex("CreatedAt");
 
-                b.HasIndex("Status");
+                b.HasIndex("EventCount");
+
+                b.HasIndex("Title");
+
+                b.HasIndex("Agent", "LastActivityAt");
 
                 b.HasIndex("Kind", "LastActivityAt");
 
+                b.HasIndex("LastActivityAt", "CreatedAt");
+
                 b.HasIndex("OwnerId", "LastActivityAt");
+
+                b.HasIndex("Status", "LastActivityAt");
+
+                b.HasIndex("Kind", "Status", "LastActivityAt");
 
                 b.ToTable("Sessions", (string)null);
             });

@@ -1,0 +1,174 @@
+using Microsoft.AspNetCore.Components;
+using Microsoft.AspNetCore.Components.Authorization;
+using Portal.Admin;
+using Portal.Components.Admin;
+using Portal.Sessions;
+using Radzen;
+
+namespace Portal.Components.Pages.Admin;
+
+/// <summary>
+/// One session as an admin reviews it: facts, the summary panels, the timeline a page at a time, and the live tail
+/// after the snapshot the page opened with. Export and delete. Reading someone else's session is not audited yet
+/// (a later issue).
+/// </summary>
+public sealed partial class SessionDetailPage : IAsyncDisposable
+{
+    /// <summary>After live events, the session's row is read again this much later (its status changes without an event).</summary>
+    private static readonly TimeSpan FactsRefreshDelay = TimeSpan.FromSeconds(1);
+
+    private readonly TimelineView _timeline = new();
+    private SessionDigest _digest = new();
+    private SessionInfo? _session;
+    private LiveTail? _tail;
+    private bool _notFound;
+    private bool _digestLoaded;
+    private bool _loadingPage;
+    private bool _deleting;
+    private bool _deleted;
+    private int _factsRefreshPending;
+
+    [Parameter]
+    public string SessionId { get; set; } = "";
+
+    [CascadingParameter]
+    private Task<AuthenticationState> AuthenticationState { get; set; } = default!;
+
+    [Inject]
+    private SessionReview Review { get; set; } = default!;
+
+    [Inject]
+    private DialogService Dialogs { get; set; } = default!;
+
+    [Inject]
+    private NavigationManager Navigation { get; set; } = default!;
+
+    protected override async Task OnInitializedAsync()
+    {
+        if (!RendererInfo.IsInteractive)
+        {
+            return; // prerendering: the interactive render does the reading, once
+        }
+        var snapshot = await Review.OpenAsync(SessionId, CancellationToken.None);
+        if (snapshot is null)
+        {
+            _notFound = true;
+            return;
+        }
+        _session = snapshot.Session;
+        _digest = snapshot.Digest;
+        _digestLoaded = true;
+        _timeline.Reset(snapshot.LastSeq, type: null);
+        await LoadPageAsync();
+        _tail = new LiveTail(ct => Review.FollowAsync(SessionId, snapshot.LastSeq, ct), OnLiveAsync, OnEndedAsync);
+    }
+
+    private async Task ShowPageAsync(TimelineRequest request)
+    {
+        if (request.Type != _timeline.Type || request.Move == TimelineMove.Newest)
+        {
+            _timeline.Reset(_timeline.LastSeq, request.Type);
+        }
+        else if (request.Move == TimelineMove.Older)
+        {
+            _timeline.Older();
+        }
+        else
+        {
+            _timeline.Newer();
+        }
+        await LoadPageAsync();
+    }
+
+    private async Task LoadPageAsync()
+    {
+        _loadingPage = true;
+        try
+        {
+            var page = await Review.ReadPageAsync(SessionId, _timeline.Cursor, _timeline.Type, CancellationToken.None);
+            _timeline.ShowPage(page, SessionReview.PageSize);
+        }
+        finally
+        {
+            _loadingPage = false;
+        }
+    }
+
+    private Task OnLiveAsync(IReadOnlyList<SessionEvent> batch) => InvokeAsync(() =>
+    {
+        foreach (var e in batch)
+        {
+            _digest.Add(e);
+        }
+        _timeline.Append(batch);
+        if (_session is not null)
+        {
+            _session = _session with { EventCount = Math.Max(_session.EventCount, _timeline.LastSeq), LastActivityAt = batch[^1].Time };
+        }
+        ScheduleFactsRefresh();
+        StateHasChanged();
+    });
+
+    private void ScheduleFactsRefresh()
+    {
+        if (Interlocked.Exchange(ref _factsRefreshPending, 1) == 1)
+        {
+            return;
+        }
+        _ = Task.Delay(FactsRefreshDelay).ContinueWith(async _ =>
+        {
+            Volatile.Write(ref _factsRefreshPending, 0);
+            var fresh = await Review.GetAsync(SessionId, CancellationToken.None);
+            await InvokeAsync(() =>
+            {
+                if (fresh is not null && _session is not null && !_deleted)
+                {
+                    _session = fresh with { EventCount = Math.Max(fresh.EventCount, _timeline.LastSeq) };
+                    StateHasChanged();
+                }
+            });
+        }, TaskScheduler.Default).Unwrap();
+    }
+
+    private Task OnEndedAsync() => InvokeAsync(() =>
+    {
+        if (!_deleting)
+        {
+            _deleted = true;
+            StateHasChanged();
+        }
+    });
+
+    private async Task DeleteAsync()
+    {
+        if (_session is null)
+        {
+            return;
+        }
+        var confirmed = await Dialogs.Confirm(
+            $"Delete “{_session.Title ?? _session.Id}” and its {AdminFormat.Count(_timeline.LastSeq)} events? This cannot be undone.",
+            "Delete session",
+            new ConfirmOptions { OkButtonText = "Delete", CancelButtonText = "Cancel" });
+        if (confirmed != true)
+        {
+            return;
+        }
+        _deleting = true;
+        if (_tail is not null)
+        {
+            await _tail.DisposeAsync();
+            _tail = null;
+        }
+        var user = (await AuthenticationState).User;
+        await Review.DeleteAsync(SessionId, user, CancellationToken.None);
+        Navigation.NavigateTo("/admin/sessions");
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_tail is not null)
+        {
+            await _tail.DisposeAsync();
+        }
+    }
+}

@@ -1,0 +1,150 @@
+using System.Text;
+using System.Text.Json;
+
+namespace Portal.Sessions.Search;
+
+/// <summary>
+/// The full-text index behind the admin's text search: an SQLite FTS5 table holding what people search for, the
+/// sessions' titles and the text of their messages (user input, complete assistant messages, chat-ws queries and
+/// answers, the widget's text), never token deltas or tool output. The table is contentless (the text already lives
+/// in the events), and a row's rowid says where its text came from: the session's key in the high 32 bits, the
+/// event's seq in the low 32 (0 for the title), so a session's rows are one rowid range.
+/// </summary>
+internal static class SessionSearch
+{
+    public const string Table = "SessionSearch";
+
+    /// <summary>Longest text indexed per event; a longer message is indexed by its beginning.</summary>
+    public const int MaxIndexedChars = 16 * 1024;
+
+    private const long SeqMask = 0xFFFF_FFFF;
+
+    public static long RowId(long sessionKey, long seq) => (sessionKey << 32) | seq;
+
+    public static long TitleRowId(long sessionKey) => RowId(sessionKey, 0);
+
+    /// <summary>The first and last rowid a session's rows can have.</summary>
+    public static (long First, long Last) Range(long sessionKey) => (RowId(sessionKey, 0), RowId(sessionKey, SeqMask));
+
+    /// <summary>Seqs beyond 32 bits cannot be told apart in a rowid; such events are not indexed.</summary>
+    public static bool CanIndex(long seq) => seq is > 0 and <= SeqMask;
+
+    /// <summary>
+    /// The searchable text of an event, or null when it has none. Decided by type first, so the common events
+    /// (deltas, frames without text) cost a string comparison and nothing else.
+    /// </summary>
+    public static string? TextOf(string type, string direction, string payload)
+    {
+        var text = type switch
+        {
+            EventTypes.UserInput when direction == EventDirections.In => Collect(payload, TextParts.UserInput),
+            EventTypes.ResponseItem when IsAssistantMessage(payload) => Collect(payload, TextParts.Text),
+            "query" when direction == EventDirections.In => Collect(payload, TextParts.Content),
+            "response" when direction == EventDirections.Out => Collect(payload, TextParts.Content),
+            // The widget's text both ways: realtimeInput.text in, sessionOutput.text out. Audio never has a "text" key.
+            EventTypes.ProxyFrame when payload.Contains("\"text\"", StringComparison.Ordinal) => Collect(payload, TextParts.Text),
+            _ => null,
+        };
+        return string.IsNullOrWhiteSpace(text) ? null : text.Length > MaxIndexedChars ? text[..MaxIndexedChars] : text;
+    }
+
+    /// <summary>
+    /// Turns what a person typed into an FTS5 query: every word must occur (in any order), matched as a whole word
+    /// unless it ends with <c>*</c> (then as a prefix). Quotes and FTS5 operators are taken literally, so no input
+    /// can form a query the person did not mean. Null when nothing searchable is left.
+    /// </summary>
+    public static string? ToMatchQuery(string? input)
+    {
+        if (string.IsNullOrWhiteSpace(input))
+        {
+            return null;
+        }
+        var terms = new List<string>();
+        foreach (var word in input.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries))
+        {
+            var prefix = word.EndsWith('*');
+            var core = word.TrimEnd('*');
+            // unicode61 splits on anything that is not a letter or digit; only words with one are searchable.
+            if (!core.Any(char.IsLetterOrDigit) || terms.Count >= 16)
+            {
+                continue;
+            }
+            terms.Add("\"" + core.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"" + (prefix ? "*" : ""));
+        }
+        return terms.Count == 0 ? null : string.Join(' ', terms);
+    }
+
+    private static bool IsAssistantMessage(string payload) =>
+        payload.Contains("\"assistant\"", StringComparison.Ordinal) && HasProperty(payload, "type", "message") && HasProperty(payload, "role", "assistant");
+
+    private static bool HasProperty(string payload, string name, string value)
+    {
+        try
+        {
+            using var document = JsonDocument.Parse(payload);
+            return document.RootElement.ValueKind == JsonValueKind.Object
+                && document.RootElement.TryGetProperty(name, out var property)
+                && property.ValueKind == JsonValueKind.String
+                && property.ValueEquals(value);
+        }
+        catch (JsonException)
+        {
+            return false;
+        }
+    }
+
+    [Flags]
+    private enum TextParts
+    {
+        /// <summary>String values of "text" properties, anywhere.</summary>
+        Text = 1,
+        /// <summary>String values of "content" properties, anywhere.</summary>
+        Content = 2,
+        /// <summary>A user input's text: its "text" properties and its "input" or "content" when they are plain strings.</summary>
+        UserInput = Text | Content | 4,
+    }
+
+    private static string? Collect(string payload, TextParts parts)
+    {
+        var text = new StringBuilder();
+        try
+        {
+            var reader = new Utf8JsonReader(Encoding.UTF8.GetBytes(payload), new JsonReaderOptions { MaxDepth = 64 });
+            string? property = null;
+            while (reader.Read())
+            {
+                switch (reader.TokenType)
+                {
+                    case JsonTokenType.PropertyName:
+                        property = reader.GetString();
+                        continue;
+                    case JsonTokenType.String when Wanted(property, parts):
+                        if (text.Length > 0)
+                        {
+                            text.Append('\n');
+                        }
+                        text.Append(reader.GetString());
+                        if (text.Length >= MaxIndexedChars)
+                        {
+                            return text.ToString();
+                        }
+                        break;
+                }
+                property = null;
+            }
+        }
+        catch (JsonException)
+        {
+            return null; // a payload stored as a preview, or not JSON: nothing to index
+        }
+        return text.ToString();
+    }
+
+    private static bool Wanted(string? property, TextParts parts) => property switch
+    {
+        "text" => parts.HasFlag(TextParts.Text),
+        "content" => parts.HasFlag(TextParts.Content),
+        "input" => parts.HasFlag(TextParts.UserInput),
+        _ => false,
+    };
+}
