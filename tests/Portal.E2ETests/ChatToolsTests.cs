@@ -24,7 +24,7 @@ public sealed class ChatToolsTests(BrowserFixture browser)
         var list = page.GetByTestId("conversation-list");
         await Assertions.Expect(list.Locator("li")).ToHaveCountAsync(2);
 
-        await page.GetByTestId("conversation-search").FillAsync("bike");
+        await page.GetByTestId("conversation-search").FillAsync("bik");
         await Assertions.Expect(list.Locator("li")).ToHaveCountAsync(1);
         await Assertions.Expect(list).ToContainTextAsync("beta: fix the bike");
         await page.GetByTestId("conversation-search").FillAsync("no such thing");
@@ -39,6 +39,12 @@ public sealed class ChatToolsTests(BrowserFixture browser)
         await Assertions.Expect(list).ToContainTextAsync("Bike repairs");
         await Assertions.Expect(page.Locator(".chat-title")).ToHaveTextAsync("Bike repairs");
         await PortalPage.ScreenshotAsync(page, "10-conversation-renamed");
+        // The search reads the messages too, not only titles.
+        await page.GetByTestId("conversation-search").FillAsync("fix the");
+        await Assertions.Expect(list.Locator("li")).ToHaveCountAsync(1);
+        await Assertions.Expect(list).ToContainTextAsync("Bike repairs");
+        await page.GetByTestId("conversation-search").FillAsync("");
+        await Assertions.Expect(list.Locator("li")).ToHaveCountAsync(2);
 
         // Deleting the conversation that is open goes back to a new one.
         await list.Locator("li", new() { HasText = "Bike repairs" }).GetByTestId("delete").ClickAsync();
