@@ -16,12 +16,15 @@ namespace Portal.Benchmarks.Agents;
 /// in OpenAI's real chunk format. The user message names a stream ("stream 17"); each token is
 /// <c>"17.k.timestamp "</c>: the stream, the token's index and <see cref="Stopwatch.GetTimestamp"/> just before it was
 /// written and flushed, so the client (in the same process) can check that no token was lost, doubled or reordered and
-/// how long each took from here to it.
+/// how long each took from here to it. With <see cref="NumberedTokens"/>, a token is only its index (<c>"k "</c>, about
+/// as long as a real token) and the server keeps each token's wall-clock send time instead (<see cref="SentAt"/>), for
+/// clients in another process such as a browser.
 /// </summary>
 internal sealed partial class PacedModelServer : IAsyncDisposable
 {
     private readonly WebApplication _app;
     private readonly ConcurrentDictionary<int, int> _sent = new();
+    private readonly ConcurrentDictionary<int, DateTime[]> _sentAt = new();
 
     private PacedModelServer(WebApplication app) => _app = app;
 
@@ -33,10 +36,20 @@ internal sealed partial class PacedModelServer : IAsyncDisposable
     /// <summary>How long each reply streams.</summary>
     public TimeSpan StreamFor { get; set; } = TimeSpan.FromSeconds(60);
 
+    /// <summary>Tokens are <c>"k "</c> and their send times are kept, instead of carrying a timestamp.</summary>
+    public bool NumberedTokens { get; set; }
+
     /// <summary>Tokens written and flushed so far, by stream.</summary>
     public int Sent(int stream) => _sent.GetValueOrDefault(stream);
 
-    public void Reset() => _sent.Clear();
+    /// <summary>When token <paramref name="index"/> of a stream was written (UTC, just before), with <see cref="NumberedTokens"/>.</summary>
+    public DateTime SentAt(int stream, int index) => _sentAt[stream][index];
+
+    public void Reset()
+    {
+        _sent.Clear();
+        _sentAt.Clear();
+    }
 
     public static async Task<PacedModelServer> StartAsync()
     {
@@ -72,6 +85,7 @@ internal sealed partial class PacedModelServer : IAsyncDisposable
         await WriteAsync("""{"role":"assistant","content":"","refusal":null}""");
         var count = (int)(StreamFor.TotalSeconds * TokensPerSecond);
         var interval = TimeSpan.FromSeconds(1 / TokensPerSecond);
+        var sentAt = _sentAt[stream] = new DateTime[count];
         var start = Stopwatch.GetTimestamp();
         for (var k = 0; k < count; k++)
         {
@@ -81,7 +95,10 @@ internal sealed partial class PacedModelServer : IAsyncDisposable
             {
                 await Task.Delay(due, ct);
             }
-            var token = string.Create(CultureInfo.InvariantCulture, $"{stream}.{k}.{Stopwatch.GetTimestamp()} ");
+            var token = NumberedTokens
+                ? string.Create(CultureInfo.InvariantCulture, $"{k} ")
+                : string.Create(CultureInfo.InvariantCulture, $"{stream}.{k}.{Stopwatch.GetTimestamp()} ");
+            sentAt[k] = DateTime.UtcNow;
             await WriteAsync($$"""{"content":"{{token}}"}""");
             _sent.AddOrUpdate(stream, 1, (_, n) => n + 1);
         }
