@@ -20,7 +20,7 @@ internal static class CircuitBenchmark
         var streamTabs = ListOption(args, "--stream-tabs", [20]);
         var rate = Option(args, "--rate", 50);
         var seconds = Option(args, "--seconds", 30);
-        var warmup = Option(args, "--warmup", 5);
+        var warmup = Option(args, "--warmup", 10);
         using var timeout = new CancellationTokenSource(TimeSpan.FromHours(1));
 
         await using var chromium = await HeadlessChromium.LaunchAsync();
