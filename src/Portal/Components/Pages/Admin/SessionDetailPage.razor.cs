@@ -26,7 +26,8 @@ public sealed partial class SessionDetailPage : IAsyncDisposable
     private bool _loadingPage;
     private bool _deleting;
     private bool _deleted;
-    private int _factsRefreshPending;
+    private bool _factsRefreshPending;
+    private readonly CancellationTokenSource _closing = new();
 
     [Parameter]
     public string SessionId { get; set; } = "";
@@ -109,25 +110,36 @@ public sealed partial class SessionDetailPage : IAsyncDisposable
         StateHasChanged();
     });
 
+    /// <summary>Reads the session's row again a moment after live events, once however many arrive meanwhile.</summary>
     private void ScheduleFactsRefresh()
     {
-        if (Interlocked.Exchange(ref _factsRefreshPending, 1) == 1)
+        if (!_factsRefreshPending && !_closing.IsCancellationRequested)
         {
-            return;
+            _factsRefreshPending = true;
+            _ = RefreshFactsAsync(_closing.Token);
         }
-        _ = Task.Delay(FactsRefreshDelay).ContinueWith(async _ =>
+    }
+
+    private async Task RefreshFactsAsync(CancellationToken cancellationToken)
+    {
+        try
         {
-            Volatile.Write(ref _factsRefreshPending, 0);
-            var fresh = await Review.GetAsync(SessionId, CancellationToken.None);
+            await Task.Delay(FactsRefreshDelay, cancellationToken);
+            var fresh = await Review.GetAsync(SessionId, cancellationToken);
             await InvokeAsync(() =>
             {
+                _factsRefreshPending = false;
                 if (fresh is not null && _session is not null && !_deleted)
                 {
                     _session = fresh with { EventCount = Math.Max(fresh.EventCount, _timeline.LastSeq) };
                     StateHasChanged();
                 }
             });
-        }, TaskScheduler.Default).Unwrap();
+        }
+        catch (OperationCanceledException)
+        {
+            // the page was left
+        }
     }
 
     private Task OnEndedAsync() => InvokeAsync(() =>
@@ -166,9 +178,11 @@ public sealed partial class SessionDetailPage : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        await _closing.CancelAsync();
         if (_tail is not null)
         {
             await _tail.DisposeAsync();
         }
+        _closing.Dispose();
     }
 }
