@@ -17,12 +17,12 @@ public sealed partial class SessionDetailPage : IAsyncDisposable
     /// <summary>After live events, the session's row is read again this much later (its status changes without an event).</summary>
     private static readonly TimeSpan FactsRefreshDelay = TimeSpan.FromSeconds(1);
 
+    private static readonly IReadOnlyDictionary<string, long> NoTypes = new Dictionary<string, long>();
     private readonly TimelineView _timeline = new();
-    private SessionDigest _digest = new();
+    private SessionDigest? _digest; // null until the log has been summed up
     private SessionInfo? _session;
     private LiveTail? _tail;
     private bool _notFound;
-    private bool _digestLoaded;
     private bool _loadingPage;
     private bool _deleting;
     private bool _deleted;
@@ -57,10 +57,11 @@ public sealed partial class SessionDetailPage : IAsyncDisposable
             return;
         }
         _session = snapshot.Session;
-        _digest = snapshot.Digest;
-        _digestLoaded = true;
         _timeline.Reset(snapshot.LastSeq, type: null);
         await LoadPageAsync();
+        StateHasChanged(); // the timeline first; the panels need a pass over the whole log
+        _digest = await Review.SummarizeAsync(SessionId, snapshot.LastSeq, CancellationToken.None);
+        // Live events from the snapshot's seq on: the digest and the timeline both end there.
         _tail = new LiveTail(ct => Review.FollowAsync(SessionId, snapshot.LastSeq, ct), OnLiveAsync, OnEndedAsync);
     }
 
@@ -99,7 +100,7 @@ public sealed partial class SessionDetailPage : IAsyncDisposable
     {
         foreach (var e in batch)
         {
-            _digest.Add(e);
+            _digest?.Add(e);
         }
         _timeline.Append(batch);
         if (_session is not null)
