@@ -24,10 +24,17 @@ internal static class IngestBenchmark
         var sessions = Option(args, "--sessions", 100);
         var producers = Option(args, "--producers", 4);
         var runs = Option(args, "--runs", 5);
-        var payloads = Enumerable.Range(0, 64).Select(i =>
-            $$"""{"runId":"4e693894f30d43558ff6c29cc74c4c7c","itemId":"ddfa0515efed4d6391c8130734b2e971","delta":"token {{i}} of a streamed reply"}""").ToArray();
+        // --text-every N: every Nth event is a complete message (a user input or an assistant message, alternately)
+        // whose text goes into the full-text index; 0 (the default) appends deltas only, as the figures of issue 1 did.
+        var textEvery = Option(args, "--text-every", 0);
+        (string Type, string Direction, string Payload)[] payloads = Enumerable.Range(0, 64).Select(i => textEvery > 0 && i % textEvery == textEvery - 1
+            ? (i / textEvery % 2 == 0
+                ? (EventTypes.UserInput, EventDirections.In, $$"""{"input":[{"type":"message","role":"user","content":[{"type":"input_text","text":"Please list the files of project {{i}} and tell me which one is the largest"}]}]}""")
+                : (EventTypes.ResponseItem, EventDirections.Out, $$"""{"type":"message","id":"msg_{{i}}","runId":"4e693894f30d43558ff6c29cc74c4c7c","role":"assistant","content":[{"type":"output_text","text":"The largest file of project {{i}} is notes.txt with forty lines of text"}]}"""))
+            : (EventTypes.ResponseDelta, EventDirections.Out, $$"""{"runId":"4e693894f30d43558ff6c29cc74c4c7c","itemId":"ddfa0515efed4d6391c8130734b2e971","delta":"token {{i}} of a streamed reply"}""")).ToArray();
 
-        Console.WriteLine($"Event ingest, {events:N0} events over {sessions} sessions, {producers} producers, payload {payloads[0].Length} bytes, best and median of {runs} runs");
+        Console.WriteLine($"Event ingest, {events:N0} events over {sessions} sessions, {producers} producers, payload {payloads[0].Payload.Length} bytes" +
+            (textEvery > 0 ? $", every {textEvery}th a complete message for the full-text index" : "") + $", best and median of {runs} runs");
         Console.WriteLine($"{Environment.ProcessorCount} cores, .NET {Environment.Version}, SQLite {SqliteVersion()}");
         var raw = new List<double>();
         var bus = new List<double>();
@@ -48,7 +55,7 @@ internal static class IngestBenchmark
         return 0;
     }
 
-    private static async Task<double> RawAsync(int events, int sessions, string[] payloads)
+    private static async Task<double> RawAsync(int events, int sessions, (string Type, string Direction, string Payload)[] payloads)
     {
         var folder = Directory.CreateTempSubdirectory("portal-bench-raw-");
         try
@@ -80,11 +87,12 @@ internal static class IngestBenchmark
                     k.Value = keys[i % sessions];
                     s.Value = i / sessions + 1;
                     t.Value = time;
-                    d.Value = EventDirections.Out;
-                    y.Value = EventTypes.ResponseDelta;
+                    var (type, direction, payload) = payloads[i % payloads.Length];
+                    d.Value = direction;
+                    y.Value = type;
                     a.Value = EventActors.Agent;
-                    p.Value = payloads[i % payloads.Length];
-                    z.Value = payloads[i % payloads.Length].Length;
+                    p.Value = payload;
+                    z.Value = payload.Length;
                     insert.ExecuteNonQuery();
                 }
                 transaction.Commit();
@@ -98,7 +106,7 @@ internal static class IngestBenchmark
         }
     }
 
-    private static async Task<double> BusAsync(int events, int sessions, int producers, string[] payloads)
+    private static async Task<double> BusAsync(int events, int sessions, int producers, (string Type, string Direction, string Payload)[] payloads)
     {
         var folder = Directory.CreateTempSubdirectory("portal-bench-bus-");
         try
@@ -118,7 +126,7 @@ internal static class IngestBenchmark
             {
                 ids.Add((await bus.CreateSessionAsync(new NewSession(SessionKinds.Agent, "bench"), CancellationToken.None)).Id);
             }
-            var items = payloads.Select(p => new NewSessionEvent(EventDirections.Out, EventTypes.ResponseDelta, EventActors.Agent, p)).ToArray();
+            var items = payloads.Select(p => new NewSessionEvent(p.Direction, p.Type, EventActors.Agent, p.Payload)).ToArray();
 
             var stopwatch = Stopwatch.StartNew();
             await Task.WhenAll(Enumerable.Range(0, producers).Select(producer => Task.Run(async () =>

@@ -199,6 +199,40 @@ public sealed partial class AdminTests(BrowserFixture browser)
     }
 
     [Fact]
+    public async Task SessionDetail_LongLog_ShowsOnePageAtATime()
+    {
+        await using var server = await PortalTestServer.StartAsync();
+        var bus = server.Services.GetRequiredService<ISessionBus>();
+        var session = await bus.CreateSessionAsync(new NewSession(SessionKinds.Agent, null, "Long one", "offline", Status: SessionStatuses.Ended), Ct);
+        for (var i = 1; i <= 3_000; i++)
+        {
+            await bus.AppendAsync(session.Id, Event(EventDirections.Out, i % 500 == 0 ? AgentEventTypes.AgentFinished : EventTypes.ResponseDelta,
+                new { runId = "r", delta = $"w{i}", usage = new { inputTokens = 10, outputTokens = 1 } }), Ct);
+        }
+        await bus.WaitUntilDurableAsync(session.Id, Ct);
+        var page = await PortalPage.SignInAsync(browser.Browser, server, PortalTestServer.AdminEmail);
+        await page.GotoAsync($"/admin/sessions/{session.Id}");
+
+        var rows = page.GetByTestId("timeline-row");
+        await Assertions.Expect(rows).ToHaveCountAsync(100);
+        await Assertions.Expect(rows.First).ToHaveAttributeAsync("data-seq", "3000");
+        await Assertions.Expect(page.GetByTestId("fact-tokens")).ToContainTextAsync("66 (60 in, 6 out, 6 turns)");
+        await page.GetByTestId("timeline-older").ClickAsync();
+        await Assertions.Expect(rows.First).ToHaveAttributeAsync("data-seq", "2900");
+        await Assertions.Expect(page.GetByTestId("timeline-range")).ToContainTextAsync("Seq 2,801–2,900");
+        await page.GetByTestId("timeline-older").ClickAsync();
+        await Assertions.Expect(rows.First).ToHaveAttributeAsync("data-seq", "2800");
+        await page.GetByTestId("timeline-newer").ClickAsync();
+        await Assertions.Expect(rows.First).ToHaveAttributeAsync("data-seq", "2900");
+        await page.GetByTestId("timeline-type").SelectOptionAsync(AgentEventTypes.AgentFinished);
+        await Assertions.Expect(rows).ToHaveCountAsync(6);
+        await page.GetByTestId("timeline-type").SelectOptionAsync("");
+        await Assertions.Expect(rows.First).ToHaveAttributeAsync("data-seq", "3000");
+        await Assertions.Expect(rows).ToHaveCountAsync(100);
+        await ScreenshotAsync(page, "admin-07b-session-long");
+    }
+
+    [Fact]
     public async Task SessionDetail_WidgetConnection_ShowsFrameStatisticsAndCloseCodes()
     {
         await using var upstream = await FakeCesUpstream.StartAsync();

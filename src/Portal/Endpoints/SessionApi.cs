@@ -15,6 +15,9 @@ public static class SessionApi
     public const int MaxPageSize = 500;
     public const int MaxEventLimit = 1_000;
 
+    /// <summary>The orders <c>?sort=</c> accepts (with <c>dir=asc|desc</c>, newest activity first by default).</summary>
+    private static readonly IReadOnlyList<string> SortNames = Enum.GetValues<SessionSort>().Select(SessionSorts.Name).ToList();
+
     public static IEndpointRouteBuilder MapSessionApi(this IEndpointRouteBuilder app)
     {
         var api = app.MapGroup("/api/sessions").RequireAuthorization().WithTags("Sessions");
@@ -51,6 +54,8 @@ public static class SessionApi
         var status = ParseChoice(q, "status", SessionStatuses.All, errors);
         var from = ParseTime(q, "from", errors);
         var to = ParseTime(q, "to", errors);
+        var sort = ParseChoice(q, "sort", SortNames, errors);
+        var direction = ParseChoice(q, "dir", ["asc", "desc"], errors);
         string? owner = q["owner"];
         if (errors.Count > 0)
         {
@@ -76,6 +81,9 @@ public static class SessionApi
             From = from,
             To = to,
             TitleContains = q["q"],
+            Text = string.IsNullOrWhiteSpace(q["text"]) ? null : q["text"].ToString(),
+            Sort = SessionSorts.TryParse(sort, out var order) ? order : SessionSort.LastActivity,
+            Descending = direction != "asc",
         }, cancellationToken);
         return TypedResults.Ok(new SessionListDto(result.Items.Select(SessionDto.From).ToList(), result.Page, result.PageSize, result.Total));
     }

@@ -77,6 +77,30 @@ public sealed class AdminApiTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task List_TextSearchAndSort_FindMessagesAndOrderThem()
+    {
+        var quiet = await Bus.CreateSessionAsync(new NewSession(SessionKinds.Agent, _aliceId, "Quiet one"), Ct);
+        var busy = await Bus.CreateSessionAsync(new NewSession(SessionKinds.Agent, _aliceId, "Busy one"), Ct);
+        await Bus.AppendAsync(quiet.Id, new NewSessionEvent(EventDirections.In, EventTypes.UserInput, EventActors.User, """{"text":"where is the walrus"}"""), Ct);
+        for (var i = 0; i < 3; i++)
+        {
+            await Bus.AppendAsync(busy.Id, new NewSessionEvent(EventDirections.In, EventTypes.UserInput, EventActors.User, """{"text":"a walrus again"}"""), Ct);
+        }
+        await Bus.WaitUntilDurableAsync(quiet.Id, Ct);
+        await Bus.WaitUntilDurableAsync(busy.Id, Ct);
+        using var admin = await _server.SignInAsync(PortalTestServer.AdminEmail);
+
+        await WaitForAsync(async () => (await admin.GetFromJsonAsync<JsonElement>($"/api/sessions/{busy.Id}", Ct)).GetProperty("eventCount").GetInt64() == 3);
+        var fewestFirst = await admin.GetFromJsonAsync<JsonElement>("/api/sessions?text=walrus&sort=events&dir=asc", Ct);
+        var none = await admin.GetFromJsonAsync<JsonElement>("/api/sessions?text=narwhal", Ct);
+        using var badSort = await admin.GetAsync("/api/sessions?sort=Payload", Ct);
+
+        Assert.Equal([quiet.Id, busy.Id], fewestFirst.GetProperty("items").EnumerateArray().Select(s => s.GetProperty("id").GetString()));
+        Assert.Equal(0, none.GetProperty("total").GetInt32());
+        Assert.Equal(HttpStatusCode.BadRequest, badSort.StatusCode);
+    }
+
+    [Fact]
     public async Task Delete_AsAdmin_RemovesTheSessionItsEventsAndItsSearchText()
     {
         var session = await Bus.CreateSessionAsync(new NewSession(SessionKinds.Agent, _aliceId, "Doomed flamingo"), Ct);

@@ -83,7 +83,7 @@ public sealed class LiveTail : IAsyncDisposable
             batch = [.. _queue];
             _queue.Clear();
         }
-        if (batch.Length > 0)
+        if (batch.Length > 0 && !_stop.IsCancellationRequested)
         {
             await _deliver(batch);
         }

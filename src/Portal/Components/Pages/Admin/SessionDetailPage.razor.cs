@@ -17,16 +17,17 @@ public sealed partial class SessionDetailPage : IAsyncDisposable
     /// <summary>After live events, the session's row is read again this much later (its status changes without an event).</summary>
     private static readonly TimeSpan FactsRefreshDelay = TimeSpan.FromSeconds(1);
 
+    private static readonly IReadOnlyDictionary<string, long> NoTypes = new Dictionary<string, long>();
     private readonly TimelineView _timeline = new();
-    private SessionDigest _digest = new();
+    private SessionDigest? _digest; // null until the log has been summed up
     private SessionInfo? _session;
     private LiveTail? _tail;
     private bool _notFound;
-    private bool _digestLoaded;
     private bool _loadingPage;
     private bool _deleting;
     private bool _deleted;
-    private int _factsRefreshPending;
+    private bool _factsRefreshPending;
+    private readonly CancellationTokenSource _closing = new();
 
     [Parameter]
     public string SessionId { get; set; } = "";
@@ -56,10 +57,11 @@ public sealed partial class SessionDetailPage : IAsyncDisposable
             return;
         }
         _session = snapshot.Session;
-        _digest = snapshot.Digest;
-        _digestLoaded = true;
         _timeline.Reset(snapshot.LastSeq, type: null);
         await LoadPageAsync();
+        StateHasChanged(); // the timeline first; the panels need a pass over the whole log
+        _digest = await Review.SummarizeAsync(SessionId, snapshot.LastSeq, CancellationToken.None);
+        // Live events from the snapshot's seq on: the digest and the timeline both end there.
         _tail = new LiveTail(ct => Review.FollowAsync(SessionId, snapshot.LastSeq, ct), OnLiveAsync, OnEndedAsync);
     }
 
@@ -98,7 +100,7 @@ public sealed partial class SessionDetailPage : IAsyncDisposable
     {
         foreach (var e in batch)
         {
-            _digest.Add(e);
+            _digest?.Add(e);
         }
         _timeline.Append(batch);
         if (_session is not null)
@@ -109,25 +111,36 @@ public sealed partial class SessionDetailPage : IAsyncDisposable
         StateHasChanged();
     });
 
+    /// <summary>Reads the session's row again a moment after live events, once however many arrive meanwhile.</summary>
     private void ScheduleFactsRefresh()
     {
-        if (Interlocked.Exchange(ref _factsRefreshPending, 1) == 1)
+        if (!_factsRefreshPending && !_closing.IsCancellationRequested)
         {
-            return;
+            _factsRefreshPending = true;
+            _ = RefreshFactsAsync(_closing.Token);
         }
-        _ = Task.Delay(FactsRefreshDelay).ContinueWith(async _ =>
+    }
+
+    private async Task RefreshFactsAsync(CancellationToken cancellationToken)
+    {
+        try
         {
-            Volatile.Write(ref _factsRefreshPending, 0);
-            var fresh = await Review.GetAsync(SessionId, CancellationToken.None);
+            await Task.Delay(FactsRefreshDelay, cancellationToken);
+            var fresh = await Review.GetAsync(SessionId, cancellationToken);
             await InvokeAsync(() =>
             {
+                _factsRefreshPending = false;
                 if (fresh is not null && _session is not null && !_deleted)
                 {
                     _session = fresh with { EventCount = Math.Max(fresh.EventCount, _timeline.LastSeq) };
                     StateHasChanged();
                 }
             });
-        }, TaskScheduler.Default).Unwrap();
+        }
+        catch (OperationCanceledException)
+        {
+            // the page was left
+        }
     }
 
     private Task OnEndedAsync() => InvokeAsync(() =>
@@ -166,9 +179,11 @@ public sealed partial class SessionDetailPage : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        await _closing.CancelAsync();
         if (_tail is not null)
         {
             await _tail.DisposeAsync();
         }
+        _closing.Dispose();
     }
 }

@@ -80,10 +80,10 @@ public sealed partial class SessionsPage : IDisposable
     }
 
     /// <summary>Filter edits go into the URL; <see cref="OnLocationChanged"/> reloads.</summary>
-    private void ApplyAsync(SessionFilter next) =>
+    private void Apply(SessionFilter next) =>
         Navigation.NavigateTo(next.ToUri(), new NavigationOptions { ReplaceHistoryEntry = true });
 
-    private void ClearAsync() => ApplyAsync(new SessionFilter { Sort = _filter.Sort, Descending = _filter.Descending });
+    private void Clear() => Apply(new SessionFilter { Sort = _filter.Sort, Descending = _filter.Descending });
 
     private void OnLocationChanged(object? sender, LocationChangedEventArgs e)
     {

@@ -1,0 +1,19 @@
+using Microsoft.AspNetCore.Http.HttpResults;
+using Portal.Admin;
+using Portal.Security;
+
+namespace Portal.Endpoints;
+
+/// <summary><c>/api/admin</c>: what the admin pages show, as JSON for admins and monitoring.</summary>
+public static class AdminApi
+{
+    public static IEndpointRouteBuilder MapAdminApi(this IEndpointRouteBuilder app)
+    {
+        var api = app.MapGroup("/api/admin").RequireAuthorization(SecurityServiceCollectionExtensions.AdminPolicy).WithTags("Admin");
+        api.MapGet("/status", GetStatus).WithName("GetStatus");
+        return app;
+    }
+
+    /// <summary>The status page's live counts.</summary>
+    internal static Ok<StatusSnapshot> GetStatus(StatusService status) => TypedResults.Ok(status.Read());
+}
