@@ -283,13 +283,24 @@ public sealed partial class AgentRuntime(
         {
             return CompactStatus.NotFound;
         }
-        lock (conversation.Gate)
+        while (true)
         {
-            if (conversation.IsBusy)
+            AgentTurn? running;
+            lock (conversation.Gate)
+            {
+                if (!conversation.IsBusy)
+                {
+                    conversation.Compacting = true;
+                    break;
+                }
+                running = conversation.Current;
+            }
+            // A turn that has sent its agent_finished is over for the client, which may ask at once: wait for its last step.
+            if (running is not { Finishing: true })
             {
                 return CompactStatus.Busy;
             }
-            conversation.Compacting = true;
+            await running.Completion;
         }
         try
         {
