@@ -114,6 +114,15 @@ internal static class AdminQueryBenchmark
                 var times = await TimeAsync(runs, async () => rows = await run());
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {name} | {rows:N0} | {times.P50:0.0} ms | {times.Max:0.0} ms |"));
             }
+
+            // Last, as it changes the database: deleting one ordinary session with its events and its search text.
+            var bus = host.Services.GetRequiredService<ISessionBus>();
+            var victim = (await store.ListAsync(new SessionQuery { Kind = SessionKinds.Chat, PageSize = 1, Page = 1_000 }, default)).Items[0];
+            var deleting = Stopwatch.StartNew();
+            await bus.DeleteSessionAsync(victim.Id, default);
+            Console.WriteLine();
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"Deleting one session of {victim.EventCount:N0} events (and its rows of the full-text index): {deleting.Elapsed.TotalMilliseconds:0.0} ms"));
             await host.StopAsync();
             return 0;
         }

@@ -31,20 +31,25 @@ internal static class SessionSearch
 
     /// <summary>
     /// The searchable text of an event, or null when it has none. Decided by type first, so the common events
-    /// (deltas, frames without text) cost a string comparison and nothing else.
+    /// (deltas, frames without text) cost a string comparison and nothing else; the others are parsed once.
     /// </summary>
     public static string? TextOf(string type, string direction, string payload)
     {
-        var text = type switch
+        var parts = type switch
         {
-            EventTypes.UserInput when direction == EventDirections.In => Collect(payload, TextParts.UserInput),
-            EventTypes.ResponseItem when IsAssistantMessage(payload) => Collect(payload, TextParts.Text),
-            "query" when direction == EventDirections.In => Collect(payload, TextParts.Content),
-            "response" when direction == EventDirections.Out => Collect(payload, TextParts.Content),
+            EventTypes.UserInput when direction == EventDirections.In => TextParts.UserInput,
+            EventTypes.ResponseItem when payload.Contains("\"assistant\"", StringComparison.Ordinal) => TextParts.AssistantMessage,
+            "query" when direction == EventDirections.In => TextParts.Content,
+            "response" when direction == EventDirections.Out => TextParts.Content,
             // The widget's text both ways: realtimeInput.text in, sessionOutput.text out. Audio never has a "text" key.
-            EventTypes.ProxyFrame when payload.Contains("\"text\"", StringComparison.Ordinal) => Collect(payload, TextParts.Text),
-            _ => null,
+            EventTypes.ProxyFrame when payload.Contains("\"text\"", StringComparison.Ordinal) => TextParts.Text,
+            _ => TextParts.None,
         };
+        if (parts == TextParts.None)
+        {
+            return null;
+        }
+        var text = Collect(payload, parts);
         return string.IsNullOrWhiteSpace(text) ? null : text.Length > MaxIndexedChars ? text[..MaxIndexedChars] : text;
     }
 
@@ -74,71 +79,77 @@ internal static class SessionSearch
         return terms.Count == 0 ? null : string.Join(' ', terms);
     }
 
-    private static bool IsAssistantMessage(string payload) =>
-        payload.Contains("\"assistant\"", StringComparison.Ordinal) && HasProperty(payload, "type", "message") && HasProperty(payload, "role", "assistant");
-
-    private static bool HasProperty(string payload, string name, string value)
-    {
-        try
-        {
-            using var document = JsonDocument.Parse(payload);
-            return document.RootElement.ValueKind == JsonValueKind.Object
-                && document.RootElement.TryGetProperty(name, out var property)
-                && property.ValueKind == JsonValueKind.String
-                && property.ValueEquals(value);
-        }
-        catch (JsonException)
-        {
-            return false;
-        }
-    }
-
     [Flags]
     private enum TextParts
     {
+        None = 0,
         /// <summary>String values of "text" properties, anywhere.</summary>
         Text = 1,
         /// <summary>String values of "content" properties, anywhere.</summary>
         Content = 2,
         /// <summary>A user input's text: its "text" properties and its "input" or "content" when they are plain strings.</summary>
         UserInput = Text | Content | 4,
+        /// <summary>The "text" properties of a response item that is a message with the role assistant.</summary>
+        AssistantMessage = Text | 8,
     }
 
     private static string? Collect(string payload, TextParts parts)
     {
-        var text = new StringBuilder();
+        JsonDocument document;
         try
         {
-            var reader = new Utf8JsonReader(Encoding.UTF8.GetBytes(payload), new JsonReaderOptions { MaxDepth = 64 });
-            string? property = null;
-            while (reader.Read())
-            {
-                switch (reader.TokenType)
-                {
-                    case JsonTokenType.PropertyName:
-                        property = reader.GetString();
-                        continue;
-                    case JsonTokenType.String when Wanted(property, parts):
-                        if (text.Length > 0)
-                        {
-                            text.Append('\n');
-                        }
-                        text.Append(reader.GetString());
-                        if (text.Length >= MaxIndexedChars)
-                        {
-                            return text.ToString();
-                        }
-                        break;
-                }
-                property = null;
-            }
+            document = JsonDocument.Parse(payload, new JsonDocumentOptions { MaxDepth = 64 });
         }
         catch (JsonException)
         {
             return null; // a payload stored as a preview, or not JSON: nothing to index
         }
-        return text.ToString();
+        using (document)
+        {
+            var root = document.RootElement;
+            if (parts.HasFlag(TextParts.AssistantMessage) && !(Is(root, "type", "message") && Is(root, "role", "assistant")))
+            {
+                return null; // a function call or its output
+            }
+            var text = new StringBuilder();
+            Walk(root, null, parts, text);
+            return text.ToString();
+        }
     }
+
+    private static void Walk(JsonElement element, string? property, TextParts parts, StringBuilder text)
+    {
+        if (text.Length >= MaxIndexedChars)
+        {
+            return;
+        }
+        switch (element.ValueKind)
+        {
+            case JsonValueKind.String when Wanted(property, parts):
+                if (text.Length > 0)
+                {
+                    text.Append('\n');
+                }
+                text.Append(element.GetString());
+                break;
+            case JsonValueKind.Object:
+                foreach (var child in element.EnumerateObject())
+                {
+                    Walk(child.Value, child.Name, parts, text);
+                }
+                break;
+            case JsonValueKind.Array:
+                foreach (var child in element.EnumerateArray())
+                {
+                    Walk(child, null, parts, text);
+                }
+                break;
+        }
+    }
+
+    private static bool Is(JsonElement root, string name, string value) =>
+        root.ValueKind == JsonValueKind.Object && root.TryGetProperty(name, out var property)
+        && property.ValueKind == JsonValueKind.String && property.ValueEquals(value);
 
     private static bool Wanted(string? property, TextParts parts) => property switch
     {
