@@ -302,20 +302,9 @@ public static class PatchTool
                     {
                         old ??= [];
                         @new ??= [];
-                        switch (l.Length == 0 ? ' ' : l[0])
+                        if (!AddHunkLine(l, old, @new))
                         {
-                            case '-':
-                                old.Add(l[1..]);
-                                break;
-                            case '+':
-                                @new.Add(l[1..]);
-                                break;
-                            case ' ':
-                                old.Add(l.Length == 0 ? "" : l[1..]);
-                                @new.Add(l.Length == 0 ? "" : l[1..]);
-                                break;
-                            default:
-                                throw new FormatException($"line {i + 1}: expected ' ', '-', '+' or '@@'.");
+                            throw new FormatException($"line {i + 1}: expected ' ', '-', '+' or '@@'.");
                         }
                     }
                     i++;
@@ -378,20 +367,9 @@ public static class PatchTool
                         i++; // "\ No newline at end of file"
                         continue;
                     }
-                    switch (l.Length == 0 ? ' ' : l[0])
+                    if (!AddHunkLine(l, old, @new))
                     {
-                        case '-':
-                            old.Add(l[1..]);
-                            break;
-                        case '+':
-                            @new.Add(l[1..]);
-                            break;
-                        case ' ':
-                            old.Add(l.Length == 0 ? "" : l[1..]);
-                            @new.Add(l.Length == 0 ? "" : l[1..]);
-                            break;
-                        default:
-                            goto endOfHunk;
+                        goto endOfHunk;
                     }
                     i++;
                 }
@@ -440,5 +418,26 @@ public static class PatchTool
         }
         var digits = new string(header[(minus + 1)..].TakeWhile(char.IsAsciiDigit).ToArray());
         return int.TryParse(digits, System.Globalization.CultureInfo.InvariantCulture, out var start) ? start : null;
+    }
+
+    /// <summary>A hunk line of either format: '-' old only, '+' new only, ' ' (or empty) both. False for anything else.</summary>
+    private static bool AddHunkLine(string line, List<string> old, List<string> @new)
+    {
+        switch (line.Length == 0 ? ' ' : line[0])
+        {
+            case '-':
+                old.Add(line[1..]);
+                return true;
+            case '+':
+                @new.Add(line[1..]);
+                return true;
+            case ' ':
+                var text = line.Length == 0 ? "" : line[1..];
+                old.Add(text);
+                @new.Add(text);
+                return true;
+            default:
+                return false;
+        }
     }
 }

@@ -19,25 +19,13 @@ public static class ChatSocketEndpoint
 
     private static async Task HandleAsync(HttpContext context)
     {
-        if (!context.WebSockets.IsWebSocketRequest)
-        {
-            context.Response.StatusCode = StatusCodes.Status400BadRequest;
-            await context.Response.WriteAsync("Expected WebSocket request");
-            return;
-        }
-        if (!await SocketOrigins.CheckAsync(context, context.RequestServices.GetRequiredService<IOptions<SocketOptions>>().Value))
+        var options = context.RequestServices.GetRequiredService<IOptions<SocketOptions>>().Value;
+        if (!await SocketOrigins.AdmitAsync(context, options, "/ws/chat"))
         {
             return;
         }
         var user = context.User;
-        if (user.Identity?.IsAuthenticated != true)
-        {
-            await Results.Problem(statusCode: StatusCodes.Status401Unauthorized, title: "Sign in first",
-                detail: "/ws/chat needs a signed-in session cookie.").ExecuteAsync(context);
-            return;
-        }
         var services = context.RequestServices;
-        var options = services.GetRequiredService<IOptions<SocketOptions>>().Value;
         using var socket = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext
         {
             KeepAliveInterval = options.KeepAliveInterval,

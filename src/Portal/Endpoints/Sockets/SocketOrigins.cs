@@ -24,8 +24,33 @@ public static class SocketOrigins
         return own || options.AllowedOrigins.Any(o => string.Equals(o.TrimEnd('/'), origin.TrimEnd('/'), StringComparison.OrdinalIgnoreCase));
     }
 
+    /// <summary>
+    /// The checks every program-facing socket makes before its upgrade, in order: a WebSocket request (else 400), an
+    /// allowed origin (else 403), a signed-in user (else 401). True when the request may be upgraded.
+    /// </summary>
+    public static async Task<bool> AdmitAsync(HttpContext context, SocketOptions options, string endpoint)
+    {
+        if (!context.WebSockets.IsWebSocketRequest)
+        {
+            context.Response.StatusCode = StatusCodes.Status400BadRequest;
+            await context.Response.WriteAsync("Expected WebSocket request");
+            return false;
+        }
+        if (!await CheckAsync(context, options))
+        {
+            return false;
+        }
+        if (context.User.Identity?.IsAuthenticated != true)
+        {
+            await Results.Problem(statusCode: StatusCodes.Status401Unauthorized, title: "Sign in first",
+                detail: $"{endpoint} needs a signed-in session cookie.").ExecuteAsync(context);
+            return false;
+        }
+        return true;
+    }
+
     /// <summary>Answers 403 with the reason when the origin is refused; true when the request may go on.</summary>
-    public static async Task<bool> CheckAsync(HttpContext context, SocketOptions options)
+    private static async Task<bool> CheckAsync(HttpContext context, SocketOptions options)
     {
         if (IsAllowed(context, options))
         {
