@@ -47,6 +47,7 @@ public static class PortalHost
     {
         builder.AddSessions();
         builder.AddPortalSecurity();
+        builder.AddPortalRequestSecurity();
         builder.AddAgents();
         builder.AddPortalHealthChecks();
         builder.AddPortalUi();
@@ -64,6 +65,7 @@ public static class PortalHost
 
     public static WebApplication MapPortal(this WebApplication app)
     {
+        app.UsePortalRequestSecurity();
         app.UseCesProxyListener();
         if (!app.Environment.IsDevelopment())
         {

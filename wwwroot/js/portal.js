@@ -24,8 +24,11 @@ window.portal = {
   },
 
   // The theme chosen in the top bar, for the next page loads (read by the server before the first paint).
+  // Written here because the toggle runs in the circuit, which cannot set cookies; it names a theme, nothing secret,
+  // so it is not HttpOnly, and it is Secure whenever the page is on HTTPS.
   rememberTheme(theme) {
-    document.cookie = `portal-theme=${encodeURIComponent(theme)}; path=/; max-age=31536000; samesite=lax`;
+    const secure = location.protocol === 'https:' ? '; secure' : '';
+    document.cookie = `portal-theme=${encodeURIComponent(theme)}; path=/; max-age=31536000; samesite=lax${secure}`;
     document.documentElement.dataset.theme = theme.endsWith('-dark') ? 'dark' : 'light';
   },
 
