@@ -11,6 +11,7 @@ using Portal.Endpoints.Sockets;
 using Portal.Proxy;
 using Portal.Proxy.Telemetry;
 using Portal.Security;
+using Portal.Security.Google;
 using Portal.Sessions;
 
 namespace Portal;
@@ -48,6 +49,7 @@ public static class PortalHost
         builder.AddSessions();
         builder.AddPortalSecurity();
         builder.AddPortalRequestSecurity();
+        builder.AddGoogleSignIn();
         builder.AddAgents();
         builder.AddPortalHealthChecks();
         builder.AddPortalUi();
