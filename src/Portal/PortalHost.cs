@@ -11,6 +11,7 @@ using Portal.Endpoints.Sockets;
 using Portal.Proxy;
 using Portal.Proxy.Telemetry;
 using Portal.Security;
+using Portal.Security.Google;
 using Portal.Security.Limits;
 using Portal.Sessions;
 
@@ -48,6 +49,8 @@ public static class PortalHost
     {
         builder.AddSessions();
         builder.AddPortalSecurity();
+        builder.AddPortalRequestSecurity();
+        builder.AddGoogleSignIn();
         builder.AddPortalLimits();
         builder.AddAgents();
         builder.AddPortalHealthChecks();
@@ -66,6 +69,7 @@ public static class PortalHost
 
     public static WebApplication MapPortal(this WebApplication app)
     {
+        app.UsePortalRequestSecurity();
         app.UsePortalLimitsOnCesListener();
         app.UseCesProxyListener();
         if (!app.Environment.IsDevelopment())

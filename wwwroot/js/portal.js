@@ -24,8 +24,11 @@ window.portal = {
   },
 
   // The theme chosen in the top bar, for the next page loads (read by the server before the first paint).
+  // Written here because the toggle runs in the circuit, which cannot set cookies; it names a theme, nothing secret,
+  // so it is not HttpOnly, and it is Secure whenever the page is on HTTPS.
   rememberTheme(theme) {
-    document.cookie = `portal-theme=${encodeURIComponent(theme)}; path=/; max-age=31536000; samesite=lax`;
+    const secure = location.protocol === 'https:' ? '; secure' : '';
+    document.cookie = `portal-theme=${encodeURIComponent(theme)}; path=/; max-age=31536000; samesite=lax${secure}`;
     document.documentElement.dataset.theme = theme.endsWith('-dark') ? 'dark' : 'light';
   },
 
@@ -50,6 +53,43 @@ window.portal = {
     setTimeout(() => { button.textContent = 'Copy'; delete button.dataset.copied; }, 1500);
   },
 
+  // Sign-in with Google: only on a sign-in page that has the button's place (data-google-client-id), load Google
+  // Identity Services, render its button there, and post the ID token it returns through Portal's own form (which
+  // carries Portal's antiforgery token). Popup mode, so that post is same-origin.
+  initGoogleSignIn() {
+    const place = document.querySelector('[data-google-client-id]');
+    const form = document.getElementById('portal-google-form');
+    if (!place || !form || place.dataset.portalAttached) return;
+    place.dataset.portalAttached = 'true';
+    const start = () => {
+      google.accounts.id.initialize({
+        client_id: place.dataset.googleClientId,
+        ux_mode: 'popup',
+        context: 'signin',
+        callback: response => {
+          form.elements.credential.value = response.credential;
+          const remember = document.querySelector('input[name="Input.RememberMe"]');
+          form.elements.remember.value = remember && remember.checked ? 'true' : 'false';
+          form.submit();
+        },
+      });
+      google.accounts.id.renderButton(place, { type: 'standard', theme: 'outline', size: 'large', text: 'signin_with', width: Math.min(place.clientWidth || 320, 400) });
+    };
+    if (window.google && google.accounts && google.accounts.id) {
+      start();
+      return;
+    }
+    const script = document.createElement('script');
+    script.src = 'https://accounts.google.com/gsi/client';
+    script.async = true;
+    script.onload = start;
+    script.onerror = () => {
+      const note = place.parentElement.querySelector('[data-google-unavailable]');
+      if (note) note.hidden = false;
+    };
+    document.head.appendChild(script);
+  },
+
   // Keeps the newest message in view unless the reader scrolled up to read older ones.
   stickToBottom(scroller, force) {
     if (!scroller) return;
@@ -64,3 +104,13 @@ document.addEventListener('click', e => {
   const button = e.target.closest && e.target.closest('button[data-copy-code]');
   if (button) window.portal.copyCode(button);
 });
+
+// The Google button on a sign-in page, whether it was loaded in full or by enhanced navigation (which runs no scripts).
+if (document.readyState === 'loading') {
+  document.addEventListener('DOMContentLoaded', () => window.portal.initGoogleSignIn());
+} else {
+  window.portal.initGoogleSignIn();
+}
+if (window.Blazor && window.Blazor.addEventListener) {
+  window.Blazor.addEventListener('enhancedload', () => window.portal.initGoogleSignIn());
+}

@@ -22,8 +22,10 @@ internal static partial class TextModeProxy
     {
         "Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Proxy-Connection", "TE", "Trailer",
         "Transfer-Encoding", "Upgrade", "Host", "Content-Length",
-        // Portal's own cookies and forwarding headers are not the upstream's business.
+        // Portal's own cookies and forwarding headers are not the upstream's business (X-Original-*: what ASP.NET Core's
+        // forwarded-headers middleware keeps of the proxy's own address and host).
         "Cookie", "Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto",
+        "X-Original-For", "X-Original-Host", "X-Original-Proto",
     };
 
     private static readonly HashSet<string> DroppedFromResponse = new(StringComparer.OrdinalIgnoreCase)

@@ -17,7 +17,7 @@ public sealed class SocketOptions
     /// <summary>Refused messages within ten seconds after which the connection is closed with 1008.</summary>
     public int FloodCloseAfter { get; set; } = 200;
 
-    /// <summary>Browser origins besides Portal's own that may open these sockets (exact, e.g. <c>https://tools.example.com</c>).</summary>
+    /// <summary>Older name of <c>Portal:AllowedOrigins</c>, still read and merged into it (see <c>AllowedOriginsOptions</c>).</summary>
     public List<string> AllowedOrigins { get; set; } = [];
 
     /// <summary>How often the server pings an idle connection; a client that does not answer within twice this is dropped.</summary>

@@ -1,28 +1,17 @@
+using Portal.Security.Origins;
+
 namespace Portal.Endpoints.Sockets;
 
 /// <summary>
-/// The Origin check of <c>/ws/agent</c> and <c>/ws/chat</c>, made before the upgrade. Browsers send an Origin with every
-/// WebSocket handshake, and the sign-in cookie goes along from any page of the same site, so a page on another port
-/// or subdomain could otherwise open a socket as the signed-in person. Allowed: no Origin (a program, not a browser),
-/// Portal's own origin, and those listed in <c>Portal:Sockets:AllowedOrigins</c>.
+/// The checks of <c>/ws/agent</c> and <c>/ws/chat</c> before their upgrade. The Origin rule is Portal's one
+/// (<see cref="PortalOriginPolicy"/>: no Origin, Portal's own, or <c>Portal:AllowedOrigins</c>, which includes the
+/// older <c>Portal:Sockets:AllowedOrigins</c>); the middleware refuses a bad origin under <c>/ws</c> already, and this
+/// check keeps a socket mapped elsewhere just as safe.
 /// </summary>
 public static class SocketOrigins
 {
-    public static bool IsAllowed(HttpContext context, SocketOptions options)
-    {
-        var origin = context.Request.Headers.Origin.ToString();
-        if (origin.Length == 0)
-        {
-            return true;
-        }
-        if (!Uri.TryCreate(origin, UriKind.Absolute, out var uri))
-        {
-            return false;
-        }
-        // Host and port only: behind a proxy that ends TLS the request's scheme is http while the page's is https.
-        var own = string.Equals(uri.Authority, context.Request.Host.Value, StringComparison.OrdinalIgnoreCase);
-        return own || options.AllowedOrigins.Any(o => string.Equals(o.TrimEnd('/'), origin.TrimEnd('/'), StringComparison.OrdinalIgnoreCase));
-    }
+    public static bool IsAllowed(HttpContext context) =>
+        context.RequestServices.GetRequiredService<PortalOriginPolicy>().IsAllowed(context.Request);
 
     /// <summary>
     /// The checks every program-facing socket makes before its upgrade, in order: a WebSocket request (else 400), an
@@ -36,8 +25,9 @@ public static class SocketOrigins
             await context.Response.WriteAsync("Expected WebSocket request");
             return false;
         }
-        if (!await CheckAsync(context, options))
+        if (!IsAllowed(context))
         {
+            await AllowedOriginsMiddleware.RefuseAsync(context);
             return false;
         }
         if (context.User.Identity?.IsAuthenticated != true)
@@ -47,18 +37,5 @@ public static class SocketOrigins
             return false;
         }
         return true;
-    }
-
-    /// <summary>Answers 403 with the reason when the origin is refused; true when the request may go on.</summary>
-    private static async Task<bool> CheckAsync(HttpContext context, SocketOptions options)
-    {
-        if (IsAllowed(context, options))
-        {
-            return true;
-        }
-        await Results.Problem(statusCode: StatusCodes.Status403Forbidden, title: "Origin not allowed",
-            detail: $"WebSocket connections from '{context.Request.Headers.Origin}' are not accepted. Portal's own pages, programs (no Origin) and the origins in Portal:Sockets:AllowedOrigins are.")
-            .ExecuteAsync(context);
-        return false;
     }
 }
