@@ -1,7 +1,9 @@
 using System.Globalization;
 using Microsoft.Extensions.Options;
+using Portal.Admin;
 using Portal.Agents.Runtime;
 using Portal.Endpoints.Sockets;
+using Portal.Security.Tokens;
 using Portal.Sessions;
 
 namespace Portal.Endpoints.AgentSocket;
@@ -21,7 +23,7 @@ public static class AgentSocketEndpoint
     private static async Task HandleAsync(HttpContext context)
     {
         var options = context.RequestServices.GetRequiredService<IOptions<SocketOptions>>().Value;
-        if (!await SocketOrigins.AdmitAsync(context, options, "/ws/agent"))
+        if (!await SocketOrigins.AdmitAsync(context, options, "/ws/agent", ApiScopes.Agent))
         {
             return;
         }
@@ -56,6 +58,7 @@ public static class AgentSocketEndpoint
             services.GetRequiredService<ISessionStore>(),
             services.GetRequiredService<AgentRuntime>(),
             services.GetRequiredService<SessionPresence>(),
+            services.GetRequiredService<SessionReadAudit>(),
             options,
             services.GetRequiredService<IOptions<SessionsOptions>>().Value.MaxStoredPayloadBytes,
             services.GetRequiredService<TimeProvider>(),

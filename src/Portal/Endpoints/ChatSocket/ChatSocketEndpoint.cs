@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Options;
 using Portal.Agents.Runtime;
 using Portal.Endpoints.Sockets;
+using Portal.Security.Tokens;
 using Portal.Sessions;
 
 namespace Portal.Endpoints.ChatSocket;
@@ -20,7 +21,7 @@ public static class ChatSocketEndpoint
     private static async Task HandleAsync(HttpContext context)
     {
         var options = context.RequestServices.GetRequiredService<IOptions<SocketOptions>>().Value;
-        if (!await SocketOrigins.AdmitAsync(context, options, "/ws/chat"))
+        if (!await SocketOrigins.AdmitAsync(context, options, "/ws/chat", ApiScopes.Chat))
         {
             return;
         }
