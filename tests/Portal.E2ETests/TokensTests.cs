@@ -57,11 +57,13 @@ public sealed partial class TokensTests(BrowserFixture browser)
         await ScreenshotAsync(page, "tokens-02-list");
 
         // Revoke, after confirming.
+        await Assertions.Expect(page.GetByTestId("token-revoke")).ToBeInViewportAsync(new() { Ratio = 1 });
         await page.GetByTestId("token-revoke").ClickAsync();
         var dialog = page.Locator("[role=dialog], [role=alertdialog]");
         await Assertions.Expect(dialog).ToContainTextAsync("This cannot be undone.");
         await dialog.GetByRole(AriaRole.Button, new() { Name = "Revoke" }).ClickAsync();
         await Assertions.Expect(page.GetByTestId("token-status")).ToHaveTextAsync("revoked");
+        await Assertions.Expect(page.GetByTestId("token-status")).ToBeInViewportAsync(new() { Ratio = 1 });
         await Assertions.Expect(page.GetByTestId("token-revoke")).ToHaveCountAsync(0);
         await ScreenshotAsync(page, "tokens-03-revoked");
 
@@ -73,7 +75,7 @@ public sealed partial class TokensTests(BrowserFixture browser)
         Assert.Equal(HttpStatusCode.Unauthorized, refused.HttpStatusCode);
 
         // The same page in the dark theme.
-        await page.Context.AddCookiesAsync([new Cookie { Name = PortalThemes.Cookie, Value = PortalThemes.Dark, Url = server.BaseAddress.ToString() }]);
+        await page.Context.AddCookiesAsync([new Microsoft.Playwright.Cookie { Name = PortalThemes.Cookie, Value = PortalThemes.Dark, Url = server.BaseAddress.ToString() }]);
         await page.ReloadAsync();
         await Assertions.Expect(page.GetByTestId("token-status")).ToHaveTextAsync("revoked");
         await ScreenshotAsync(page, "tokens-04-dark");

@@ -119,6 +119,21 @@ public sealed class AdminAuditTests : IAsyncLifetime
         Assert.Contains($"\"via\":\"{SessionReadAudit.Via.AdminPage}\"", audit.Payload, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task ChatPage_AnAdminOpeningAnotherUsersConversation_IsAudited()
+    {
+        var conversation = await NewSessionAsync(_aliceId, SessionKinds.Chat);
+        using var admin = await _server.SignInAsync(PortalTestServer.AdminEmail);
+        using var request = new HttpRequestMessage(HttpMethod.Get, $"/c/{conversation.Id}");
+        request.Headers.Accept.Add(new System.Net.Http.Headers.MediaTypeWithQualityHeaderValue("text/html"));
+
+        using var response = await admin.SendAsync(request, Ct);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var audit = Assert.Single(await AuditEventsAsync(conversation.Id));
+        Assert.Contains($"\"via\":\"{SessionReadAudit.Via.ChatPage}\"", audit.Payload, StringComparison.Ordinal);
+    }
+
     [Fact(Timeout = 30_000)]
     public async Task AgentSocket_AnAdminFollowingAnotherUsersSession_IsAudited_AndItsOwnerSeesNoNewFrame()
     {

@@ -54,4 +54,17 @@ public sealed class QueryTokenScrubbingTests
 
         Assert.Null(features.Get<QueryAccessTokenFeature>());
     }
+
+    [Fact]
+    public void Scrub_UnderTheCesProxy_LeavesTheQueryForTheUpstream()
+    {
+        var features = new FeatureCollection();
+        var request = new HttpRequestFeature { Path = "/ces/v1/projects/p/sessions/s:runSession", QueryString = "?access_token=google", RawTarget = "/ces/v1/projects/p/sessions/s:runSession?access_token=google" };
+        features.Set<IHttpRequestFeature>(request);
+
+        QueryTokenScrubbing.Scrub(features);
+
+        Assert.Equal("?access_token=google", request.QueryString);
+        Assert.Null(features.Get<QueryAccessTokenFeature>());
+    }
 }

@@ -15,10 +15,13 @@ internal sealed class QueryAccessTokenFeature(string token)
 /// keeps it in <see cref="QueryAccessTokenFeature"/> for the token handler. Middleware would be too late: the hosting
 /// layer logs "Request starting ... {Path}{QueryString}" (Microsoft.AspNetCore.Hosting.Diagnostics, Information)
 /// before the first middleware runs. So this wraps the server's application instead, and nothing downstream (request
-/// logs, diagnostics, error pages, <c>Request.Query</c>) ever holds the token.
+/// logs, diagnostics, error pages, <c>Request.Query</c>) ever holds the token. Everywhere but under <c>/ces</c>, whose
+/// text-mode proxy forwards its query to Google unchanged.
 /// </summary>
 internal static class QueryTokenScrubbing
 {
+    private static readonly PathString CesProxyPath = "/ces";
+
     /// <summary>Wraps the registered <see cref="IServer"/> (Kestrel); a host without a server is left alone.</summary>
     public static IServiceCollection AddQueryTokenScrubbing(this IServiceCollection services)
     {
@@ -56,6 +59,10 @@ internal static class QueryTokenScrubbing
             && !request.QueryString.Contains('%', StringComparison.Ordinal)))
         {
             return;
+        }
+        if (new PathString(request.Path).StartsWithSegments(CesProxyPath, StringComparison.OrdinalIgnoreCase))
+        {
+            return; // the CES proxy's query belongs to Google's API, which it is forwarded to unchanged; Portal tokens are not taken there
         }
         var (kept, token) = Split(request.QueryString);
         if (token is null)
