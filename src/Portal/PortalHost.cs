@@ -11,6 +11,7 @@ using Portal.Endpoints.Sockets;
 using Portal.Proxy;
 using Portal.Proxy.Telemetry;
 using Portal.Security;
+using Portal.Security.Limits;
 using Portal.Sessions;
 
 namespace Portal;
@@ -47,6 +48,7 @@ public static class PortalHost
     {
         builder.AddSessions();
         builder.AddPortalSecurity();
+        builder.AddPortalLimits();
         builder.AddAgents();
         builder.AddPortalHealthChecks();
         builder.AddPortalUi();
@@ -64,6 +66,7 @@ public static class PortalHost
 
     public static WebApplication MapPortal(this WebApplication app)
     {
+        app.UsePortalLimitsOnCesListener();
         app.UseCesProxyListener();
         if (!app.Environment.IsDevelopment())
         {
@@ -74,6 +77,7 @@ public static class PortalHost
         // Before authentication: an access_token in the query counts only on a WebSocket upgrade, which this detects.
         app.UseWebSockets();
         app.UseAuthentication();
+        app.UsePortalLimits();
         app.UseAuthorization();
         app.UseAntiforgery();
 

@@ -28,6 +28,7 @@ internal sealed partial class AgentSocketConnection(
     SessionReadAudit audit,
     SocketOptions options,
     int maxStoredPayloadBytes,
+    FloodGuard flood,
     TimeProvider time,
     ILogger logger) : IAsyncDisposable
 {
@@ -38,7 +39,7 @@ internal sealed partial class AgentSocketConnection(
 
     private readonly string _connection = Guid.NewGuid().ToString("N")[..12];
     private readonly SemaphoreSlim _sendLock = new(1, 1);
-    private readonly FloodGuard _flood = new(options, time);
+    private readonly FloodGuard _flood = flood;
     private string? _sessionId;
     private bool _createdHere;
     private bool _inputSeen;
@@ -96,7 +97,7 @@ internal sealed partial class AgentSocketConnection(
                     {
                         _lastFloodError = now;
                         await ConnectionErrorAsync(
-                            $"Too many messages: at most {options.MessagesPerSecond:0.#} a second (bursts of {options.Burst}). Messages beyond it are refused, not recorded.",
+                            $"Too many messages: {_flood.Describe()}. Messages beyond it are refused, not recorded.",
                             "rate_limited");
                     }
                     continue;

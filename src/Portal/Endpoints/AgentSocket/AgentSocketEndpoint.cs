@@ -3,6 +3,8 @@ using Microsoft.Extensions.Options;
 using Portal.Admin;
 using Portal.Agents.Runtime;
 using Portal.Endpoints.Sockets;
+using Portal.Security;
+using Portal.Security.Limits;
 using Portal.Security.Tokens;
 using Portal.Sessions;
 
@@ -61,6 +63,7 @@ public static class AgentSocketEndpoint
             services.GetRequiredService<SessionReadAudit>(),
             options,
             services.GetRequiredService<IOptions<SessionsOptions>>().Value.MaxStoredPayloadBytes,
+            new FloodGuard(options, services.GetRequiredService<TimeProvider>(), services.GetRequiredService<ClientLimits>().MessagesOf(user.UserId())),
             services.GetRequiredService<TimeProvider>(),
             services.GetRequiredService<ILoggerFactory>().CreateLogger("Portal.Endpoints.AgentSocket"));
         // Connections end with 1001 when Portal shuts down, not when Kestrel gives up waiting for them.
