@@ -78,11 +78,12 @@ public static class PortalHost
         }
         app.UseStatusCodePages();
         app.UseStaticFiles();
+        // Before authentication: an access_token in the query counts only on a WebSocket upgrade, which this detects.
+        app.UseWebSockets();
         app.UseAuthentication();
         app.UsePortalLimits();
         app.UseAuthorization();
         app.UseAntiforgery();
-        app.UseWebSockets();
 
         app.MapStaticAssets();
         app.MapPortalHealth();

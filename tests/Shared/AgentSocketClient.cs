@@ -41,10 +41,19 @@ public sealed class AgentSocketClient : IAsyncDisposable
         return cookies;
     }
 
-    public static async Task<AgentSocketClient> ConnectAsync(PortalTestServer server, CookieContainer cookies, string query = "")
+    public static Task<AgentSocketClient> ConnectAsync(PortalTestServer server, CookieContainer cookies, string query = "") =>
+        ConnectAsync(server, options => options.Cookies = cookies, query);
+
+    /// <summary>Connects with an API token: as a Bearer header, or as a browser must, in the <c>access_token</c> query parameter.</summary>
+    public static Task<AgentSocketClient> ConnectWithTokenAsync(PortalTestServer server, string token, bool inQuery = false, string query = "") =>
+        inQuery
+            ? ConnectAsync(server, _ => { }, (query.Length > 0 ? query + "&" : "") + "access_token=" + Uri.EscapeDataString(token))
+            : ConnectAsync(server, options => options.SetRequestHeader("Authorization", "Bearer " + token), query);
+
+    private static async Task<AgentSocketClient> ConnectAsync(PortalTestServer server, Action<ClientWebSocketOptions> configure, string query)
     {
         var socket = new ClientWebSocket();
-        socket.Options.Cookies = cookies;
+        configure(socket.Options);
         var uri = new UriBuilder(server.BaseAddress) { Scheme = "ws", Path = "/ws/agent", Query = query }.Uri;
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
         await socket.ConnectAsync(uri, timeout.Token);

@@ -32,9 +32,9 @@ public sealed partial class PortalTestServer : IAsyncDisposable
     public string Folder { get; }
     public IServiceProvider Services => _app.Services;
 
-    /// <summary>Starts Portal; <paramref name="configure"/> runs after Portal's services are added (a logger provider, say).</summary>
+    /// <summary>Starts Portal; <paramref name="configure"/> changes the builder after Portal's defaults (extra log providers, services), <paramref name="map"/> maps endpoints besides Portal's own.</summary>
     public static async Task<PortalTestServer> StartAsync(Dictionary<string, string?>? settings = null, bool withAdmin = true,
-        Action<WebApplicationBuilder>? configure = null)
+        Action<WebApplicationBuilder>? configure = null, Action<WebApplication>? map = null)
     {
         var folder = Directory.CreateTempSubdirectory("portal-it-").FullName;
         var builder = PortalHost.CreateBuilder(["--urls", "http://127.0.0.1:0"]);
@@ -60,6 +60,7 @@ public sealed partial class PortalTestServer : IAsyncDisposable
         configure?.Invoke(builder);
         var app = builder.Build();
         app.MapPortal();
+        map?.Invoke(app);
         await app.StartAsync(TestContext.Current.CancellationToken);
         return new PortalTestServer(app, folder);
     }

@@ -33,24 +33,35 @@ window.portal = {
   },
 
   // Copies a code block's text; the buttons are written by the Markdown renderer beside each block.
-  async copyCode(button) {
+  copyCode(button) {
     const code = button.closest('.chat-code')?.querySelector('pre');
-    if (!code) return;
-    const text = code.innerText;
+    if (code) window.portal.copyFrom(code, button);
+  },
+
+  // Copies the text of the element a button names in data-copy-text (a CSS selector), e.g. a token shown once.
+  copyText(button) {
+    const source = document.querySelector(button.dataset.copyText);
+    if (source) window.portal.copyFrom(source, button);
+  },
+
+  async copyFrom(node, button) {
+    const text = node.innerText;
     try {
       await navigator.clipboard.writeText(text);
     } catch {
       const range = document.createRange();
-      range.selectNodeContents(code);
+      range.selectNodeContents(node);
       const selection = window.getSelection();
       selection.removeAllRanges();
       selection.addRange(range);
       document.execCommand('copy');
       selection.removeAllRanges();
     }
-    button.textContent = 'Copied';
+    const label = button.querySelector('span') || button;
+    const original = button.dataset.copyLabel ??= label.textContent; // a second click within 1.5 s keeps the first label
+    label.textContent = 'Copied';
     button.dataset.copied = 'true';
-    setTimeout(() => { button.textContent = 'Copy'; delete button.dataset.copied; }, 1500);
+    setTimeout(() => { label.textContent = original; delete button.dataset.copied; }, 1500);
   },
 
   // Sign-in with Google: only on a sign-in page that has the button's place (data-google-client-id), load Google
@@ -101,8 +112,10 @@ window.portal = {
 
 // One listener for every copy button, present and future (messages render after load and while streaming).
 document.addEventListener('click', e => {
-  const button = e.target.closest && e.target.closest('button[data-copy-code]');
-  if (button) window.portal.copyCode(button);
+  const button = e.target.closest && e.target.closest('button[data-copy-code], button[data-copy-text]');
+  if (!button) return;
+  if (button.hasAttribute('data-copy-code')) window.portal.copyCode(button);
+  else window.portal.copyText(button);
 });
 
 // The Google button on a sign-in page, whether it was loaded in full or by enhanced navigation (which runs no scripts).

@@ -5,7 +5,7 @@ namespace Portal.Admin;
 
 public static class AdminServiceCollectionExtensions
 {
-    /// <summary>The admin's review of sessions and the live status: their services and the circuit counter.</summary>
+    /// <summary>The admin's review of sessions, its audit, and the live status: their services and the circuit counter.</summary>
     public static IHostApplicationBuilder AddPortalAdmin(this IHostApplicationBuilder builder)
     {
         var services = builder.Services;
@@ -13,6 +13,7 @@ public static class AdminServiceCollectionExtensions
         services.TryAddEnumerable(ServiceDescriptor.Scoped<CircuitHandler, CountingCircuitHandler>());
         services.AddSingleton<StatusService>();
         services.AddSingleton<SessionReview>();
+        services.AddSingleton<SessionReadAudit>();
         return builder;
     }
 }

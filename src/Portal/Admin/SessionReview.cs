@@ -11,9 +11,9 @@ public sealed record SessionSnapshot(SessionInfo Session, long LastSeq);
 /// <summary>
 /// The admin's view of one session: a consistent snapshot up to a seq (facts, then the newest timeline page and the
 /// digest of the summary panels), pages of older events on demand, the live tail after the snapshot with no gap and no
-/// duplicate, and deletion.
+/// duplicate, and deletion. Opening someone else's session is audited (<see cref="SessionReadAudit"/>).
 /// </summary>
-public sealed class SessionReview(ISessionStore store, ISessionBus bus, AgentRuntime runtime, ChatService chat)
+public sealed class SessionReview(ISessionStore store, ISessionBus bus, AgentRuntime runtime, ChatService chat, SessionReadAudit audit)
 {
     public const int PageSize = 100;
 
@@ -21,12 +21,14 @@ public sealed class SessionReview(ISessionStore store, ISessionBus bus, AgentRun
     private static readonly TimeSpan DurableWait = TimeSpan.FromSeconds(5);
 
     /// <summary>The session up to its last appended event, or null when it does not exist.</summary>
-    public async Task<SessionSnapshot?> OpenAsync(string sessionId, CancellationToken cancellationToken)
+    public async Task<SessionSnapshot?> OpenAsync(string sessionId, ClaimsPrincipal viewer, CancellationToken cancellationToken)
     {
-        if (await store.GetAsync(sessionId, cancellationToken) is null)
+        if (await store.GetAsync(sessionId, cancellationToken) is not { } found)
         {
             return null;
         }
+        // Before the snapshot, so the page shows its own visit at the top of the timeline.
+        await audit.RecordAsync(viewer, found, SessionReadAudit.Via.AdminPage, cancellationToken);
         long lastSeq;
         try
         {

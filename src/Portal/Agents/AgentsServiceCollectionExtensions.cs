@@ -1,8 +1,10 @@
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using Portal.Agents.Chat;
 using Portal.Agents.Configuration;
 using Portal.Agents.Offline;
 using Portal.Agents.Runtime;
+using Portal.Security.Limits;
 
 namespace Portal.Agents;
 
@@ -25,6 +27,8 @@ public static class AgentsServiceCollectionExtensions
         services.AddSingleton<AgentRuntime>();
         services.AddHostedService(sp => sp.GetRequiredService<AgentRuntime>());
         services.AddSingleton<ChatService>();
+        // The chat page's new conversations count against Portal:Limits (defaults when AddPortalLimits is not called).
+        services.TryAddSingleton<ClientLimits>();
         return builder;
     }
 }

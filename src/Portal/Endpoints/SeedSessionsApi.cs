@@ -1,6 +1,7 @@
 using System.Security.Claims;
 using System.Text.Json.Serialization;
 using Portal.Security;
+using Portal.Security.Tokens;
 using Portal.Sessions;
 
 namespace Portal.Endpoints;
@@ -10,7 +11,7 @@ public static class SeedSessionsApi
 {
     public static IEndpointRouteBuilder MapSeedSessions(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/sessions", ListAsync).RequireAuthorization().WithTags("Sessions");
+        app.MapGet("/sessions", ListAsync).RequireScope(ApiScopes.Events).WithTags("Sessions");
         return app;
     }
 

@@ -4,12 +4,17 @@ using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using Portal.Admin;
 using Portal.Security;
+using Portal.Security.Tokens;
 using Portal.Sessions;
 using Portal.Sessions.Export;
 
 namespace Portal.Endpoints;
 
-/// <summary>REST access to sessions and their events: <c>/api/sessions</c>. Users see their own sessions, admins all; only admins delete.</summary>
+/// <summary>
+/// REST access to sessions and their events: <c>/api/sessions</c>. Users see their own sessions, admins all; only admins
+/// delete. Reads take the sign-in cookie or a token with the <c>events</c> scope; deleting, the admin role and the
+/// <c>admin</c> scope. An admin reading someone else's events or export leaves an audit event in that session.
+/// </summary>
 public static class SessionApi
 {
     public const int MaxPageSize = 500;
@@ -20,12 +25,13 @@ public static class SessionApi
 
     public static IEndpointRouteBuilder MapSessionApi(this IEndpointRouteBuilder app)
     {
-        var api = app.MapGroup("/api/sessions").RequireAuthorization().WithTags("Sessions");
-        api.MapGet("/", ListSessions).WithName("ListSessions");
-        api.MapGet("/{id}", GetSession).WithName("GetSession");
-        api.MapGet("/{id}/events", GetEvents).WithName("GetSessionEvents");
-        api.MapGet("/{id}/export.jsonl", ExportSession).WithName("ExportSession");
-        api.MapDelete("/{id}", DeleteSession).WithName("DeleteSession").RequireAuthorization(SecurityServiceCollectionExtensions.AdminPolicy);
+        var api = app.MapGroup("/api/sessions").WithTags("Sessions");
+        api.MapGet("/", ListSessions).WithName("ListSessions").RequireScope(ApiScopes.Events);
+        api.MapGet("/{id}", GetSession).WithName("GetSession").RequireScope(ApiScopes.Events);
+        api.MapGet("/{id}/events", GetEvents).WithName("GetSessionEvents").RequireScope(ApiScopes.Events);
+        api.MapGet("/{id}/export.jsonl", ExportSession).WithName("ExportSession").RequireScope(ApiScopes.Events);
+        api.MapDelete("/{id}", DeleteSession).WithName("DeleteSession")
+            .RequireAuthorization(SecurityServiceCollectionExtensions.AdminPolicy).RequireScope(ApiScopes.Admin);
         return app;
     }
 
@@ -96,7 +102,7 @@ public static class SessionApi
     }
 
     internal static async Task<Results<Ok<EventListDto>, ProblemHttpResult>> GetEvents(
-        string id, HttpRequest request, ClaimsPrincipal user, ISessionStore store, ISessionBus bus, CancellationToken cancellationToken)
+        string id, HttpRequest request, ClaimsPrincipal user, ISessionStore store, ISessionBus bus, SessionReadAudit audit, CancellationToken cancellationToken)
     {
         var errors = new Dictionary<string, string[]>();
         var after = ParseLong(request.Query, "after", 0, 0, long.MaxValue, errors);
@@ -110,6 +116,7 @@ public static class SessionApi
         {
             return NotFoundProblem(id);
         }
+        await audit.RecordAsync(user, session, SessionReadAudit.Via.EventsApi, cancellationToken);
         var events = await bus.ReadAsync(id, after, limit + 1, cancellationToken);
         var more = events.Count > limit;
         var page = events.Take(limit).Select(ToDto).ToList();
@@ -117,13 +124,14 @@ public static class SessionApi
     }
 
     internal static async Task<Results<EmptyHttpResult, ProblemHttpResult>> ExportSession(
-        string id, HttpContext context, ClaimsPrincipal user, ISessionStore store, ISessionBus bus, CancellationToken cancellationToken)
+        string id, HttpContext context, ClaimsPrincipal user, ISessionStore store, ISessionBus bus, SessionReadAudit audit, CancellationToken cancellationToken)
     {
         var session = await FindVisibleAsync(id, user, store, cancellationToken);
         if (session is null)
         {
             return NotFoundProblem(id);
         }
+        await audit.RecordAsync(user, session, SessionReadAudit.Via.Export, cancellationToken);
         context.Response.ContentType = "application/x-ndjson; charset=utf-8";
         context.Response.Headers.ContentDisposition = $"attachment; filename=\"{session.Id}.jsonl\"";
         await SessionLogExporter.WriteAsync(bus, id, context.Response.BodyWriter, cancellationToken);

@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Components.Authorization;
 using Microsoft.AspNetCore.DataProtection;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.Extensions.Options;
+using Portal.Security.Tokens;
 using Portal.Sessions;
 using Portal.Sessions.Storage;
 
@@ -13,7 +14,7 @@ public static class SecurityServiceCollectionExtensions
 {
     public const string AdminPolicy = "admin";
 
-    /// <summary>Local accounts with ASP.NET Core Identity on the Portal database, cookie sign-in, roles admin and user.</summary>
+    /// <summary>Local accounts with ASP.NET Core Identity on the Portal database, cookie sign-in, API tokens, roles admin and user.</summary>
     public static IHostApplicationBuilder AddPortalSecurity(this IHostApplicationBuilder builder)
     {
         var services = builder.Services;
@@ -22,10 +23,12 @@ public static class SecurityServiceCollectionExtensions
 
         services.AddAuthentication(options =>
             {
-                options.DefaultScheme = IdentityConstants.ApplicationScheme;
+                // The sign-in cookie, or on the API surface an API token when the request carries one.
+                options.DefaultScheme = ApiTokenDefaults.CookieOrToken;
                 options.DefaultSignInScheme = IdentityConstants.ExternalScheme;
             })
             .AddIdentityCookies();
+        builder.AddApiTokens();
         services.ConfigureApplicationCookie(options =>
         {
             options.LoginPath = "/account/login";

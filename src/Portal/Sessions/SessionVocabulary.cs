@@ -47,6 +47,8 @@ public static class EventActors
     public const string Agent = "agent";
     public const string Proxy = "proxy";
     public const string System = "system";
+    /// <summary>An administrator acting on someone else's session (see <see cref="EventTypes.AdminViewed"/>).</summary>
+    public const string Admin = "admin";
 }
 
 /// <summary>Event types shared by several parts; protocols add their own.</summary>
@@ -64,4 +66,6 @@ public static class EventTypes
     public const string ProxyFrame = "proxy_frame";
     public const string RunStarted = "run_started";
     public const string RunFinished = "run_finished";
+    /// <summary>An administrator read this session, which belongs to someone else; payload: adminId, admin (name), via.</summary>
+    public const string AdminViewed = "admin_viewed";
 }

@@ -34,6 +34,7 @@ public sealed class MigrationTests
             Assert.Contains("Sessions", tables);
             Assert.Contains("SessionEvents", tables);
             Assert.Contains("AspNetUsers", tables);
+            Assert.Contains("ApiTokens", tables);
             Assert.Empty(await db.Database.GetPendingMigrationsAsync(TestContext.Current.CancellationToken));
         }
         finally

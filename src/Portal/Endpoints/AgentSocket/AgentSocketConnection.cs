@@ -3,6 +3,7 @@ using System.Net.WebSockets;
 using System.Security.Claims;
 using System.Text;
 using System.Text.Json;
+using Portal.Admin;
 using Portal.Agents.Approvals;
 using Portal.Agents.Runtime;
 using Portal.Endpoints.Sockets;
@@ -24,6 +25,7 @@ internal sealed partial class AgentSocketConnection(
     ISessionStore store,
     AgentRuntime runtime,
     SessionPresence presence,
+    SessionReadAudit audit,
     SocketOptions options,
     int maxStoredPayloadBytes,
     FloodGuard flood,
@@ -318,6 +320,7 @@ internal sealed partial class AgentSocketConnection(
         var frameSeq = resumed ? afterSeq : 1; // 1: the session's own session_started event
         if (resumed)
         {
+            await audit.RecordAsync(user, session, SessionReadAudit.Via.AgentSocket, cancellationToken);
             await bus.AppendAsync(session.Id, AgentJson.Event(EventDirections.Internal, AgentEventTypes.ClientAttached, EventActors.System,
                 new ClientConnectionPayload(_connection, Protocol, afterSeq)), cancellationToken);
         }

@@ -1,9 +1,11 @@
 using System.Globalization;
 using Microsoft.Extensions.Options;
+using Portal.Admin;
 using Portal.Agents.Runtime;
 using Portal.Endpoints.Sockets;
 using Portal.Security;
 using Portal.Security.Limits;
+using Portal.Security.Tokens;
 using Portal.Sessions;
 
 namespace Portal.Endpoints.AgentSocket;
@@ -23,7 +25,7 @@ public static class AgentSocketEndpoint
     private static async Task HandleAsync(HttpContext context)
     {
         var options = context.RequestServices.GetRequiredService<IOptions<SocketOptions>>().Value;
-        if (!await SocketOrigins.AdmitAsync(context, options, "/ws/agent"))
+        if (!await SocketOrigins.AdmitAsync(context, options, "/ws/agent", ApiScopes.Agent))
         {
             return;
         }
@@ -58,6 +60,7 @@ public static class AgentSocketEndpoint
             services.GetRequiredService<ISessionStore>(),
             services.GetRequiredService<AgentRuntime>(),
             services.GetRequiredService<SessionPresence>(),
+            services.GetRequiredService<SessionReadAudit>(),
             options,
             services.GetRequiredService<IOptions<SessionsOptions>>().Value.MaxStoredPayloadBytes,
             new FloodGuard(options, services.GetRequiredService<TimeProvider>(), services.GetRequiredService<ClientLimits>().MessagesOf(user.UserId())),

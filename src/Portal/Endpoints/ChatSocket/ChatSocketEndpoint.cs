@@ -3,6 +3,7 @@ using Portal.Agents.Runtime;
 using Portal.Endpoints.Sockets;
 using Portal.Security;
 using Portal.Security.Limits;
+using Portal.Security.Tokens;
 using Portal.Sessions;
 
 namespace Portal.Endpoints.ChatSocket;
@@ -22,7 +23,7 @@ public static class ChatSocketEndpoint
     private static async Task HandleAsync(HttpContext context)
     {
         var options = context.RequestServices.GetRequiredService<IOptions<SocketOptions>>().Value;
-        if (!await SocketOrigins.AdmitAsync(context, options, "/ws/chat"))
+        if (!await SocketOrigins.AdmitAsync(context, options, "/ws/chat", ApiScopes.Chat))
         {
             return;
         }

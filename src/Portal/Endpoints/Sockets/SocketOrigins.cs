@@ -1,4 +1,5 @@
 using Portal.Security.Origins;
+using Portal.Security.Tokens;
 
 namespace Portal.Endpoints.Sockets;
 
@@ -15,9 +16,10 @@ public static class SocketOrigins
 
     /// <summary>
     /// The checks every program-facing socket makes before its upgrade, in order: a WebSocket request (else 400), an
-    /// allowed origin (else 403), a signed-in user (else 401). True when the request may be upgraded.
+    /// allowed origin (else 403), a signed-in cookie or a valid API token (else 401, saying why a token was refused),
+    /// and for a token the <paramref name="scope"/> (else 403 naming it). True when the request may be upgraded.
     /// </summary>
-    public static async Task<bool> AdmitAsync(HttpContext context, SocketOptions options, string endpoint)
+    public static async Task<bool> AdmitAsync(HttpContext context, SocketOptions options, string endpoint, string scope)
     {
         if (!context.WebSockets.IsWebSocketRequest)
         {
@@ -30,12 +32,6 @@ public static class SocketOrigins
             await AllowedOriginsMiddleware.RefuseAsync(context);
             return false;
         }
-        if (context.User.Identity?.IsAuthenticated != true)
-        {
-            await Results.Problem(statusCode: StatusCodes.Status401Unauthorized, title: "Sign in first",
-                detail: $"{endpoint} needs a signed-in session cookie.").ExecuteAsync(context);
-            return false;
-        }
-        return true;
+        return await AccessProblems.CheckAsync(context, endpoint, scope);
     }
 }

@@ -69,7 +69,7 @@ internal sealed class LimitsMiddleware(RequestDelegate next, ClientLimits limits
 
     /// <summary>
     /// A WebSocket handshake, over HTTP/1.1 (<c>Upgrade: websocket</c>) or HTTP/2 (extended CONNECT). Read from the request
-    /// itself: this runs before the WebSocket middleware that would answer <c>IsWebSocketRequest</c>.
+    /// itself: on the CES listener this runs before any WebSocket middleware that would answer <c>IsWebSocketRequest</c>.
     /// </summary>
     private static bool IsWebSocketRequest(HttpContext context)
     {

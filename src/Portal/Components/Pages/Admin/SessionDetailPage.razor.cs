@@ -9,8 +9,8 @@ namespace Portal.Components.Pages.Admin;
 
 /// <summary>
 /// One session as an admin reviews it: facts, the summary panels, the timeline a page at a time, and the live tail
-/// after the snapshot the page opened with. Export and delete. Reading someone else's session is not audited yet
-/// (a later issue).
+/// after the snapshot the page opened with. Export and delete. Opening someone else's session writes an
+/// <c>admin_viewed</c> event into it (<see cref="SessionReadAudit"/>).
 /// </summary>
 public sealed partial class SessionDetailPage : IAsyncDisposable
 {
@@ -50,7 +50,7 @@ public sealed partial class SessionDetailPage : IAsyncDisposable
         {
             return; // prerendering: the interactive render does the reading, once
         }
-        var snapshot = await Review.OpenAsync(SessionId, CancellationToken.None);
+        var snapshot = await Review.OpenAsync(SessionId, (await AuthenticationState).User, CancellationToken.None);
         if (snapshot is null)
         {
             _notFound = true;

@@ -263,6 +263,50 @@ internal sealed class PortalDbContextModelSnapshot : ModelSnapshot
                     .IsRequired();
             });
 
+        modelBuilder.Entity("Portal.Security.Tokens.ApiTokenRow", b =>
+            {
+                b.Property<string>("Id")
+                    .HasMaxLength(12)
+                    .HasColumnType("TEXT");
+
+                b.Property<long>("CreatedAt")
+                    .HasColumnType("INTEGER");
+
+                b.Property<long?>("ExpiresAt")
+                    .HasColumnType("INTEGER");
+
+                b.Property<long?>("LastUsedAt")
+                    .HasColumnType("INTEGER");
+
+                b.Property<string>("Name")
+                    .IsRequired()
+                    .HasMaxLength(100)
+                    .HasColumnType("TEXT");
+
+                b.Property<long?>("RevokedAt")
+                    .HasColumnType("INTEGER");
+
+                b.Property<string>("Scopes")
+                    .IsRequired()
+                    .HasMaxLength(100)
+                    .HasColumnType("TEXT");
+
+                b.Property<byte[]>("SecretHash")
+                    .IsRequired()
+                    .HasColumnType("BLOB");
+
+                b.Property<string>("UserId")
+                    .IsRequired()
+                    .HasMaxLength(450)
+                    .HasColumnType("TEXT");
+
+                b.HasKey("Id");
+
+                b.HasIndex("UserId");
+
+                b.ToTable("ApiTokens", (string)null);
+            });
+
         modelBuilder.Entity("Portal.Sessions.Storage.SessionEventRow", b =>
             {
                 b.Property<long>("SessionKey")
@@ -367,6 +411,15 @@ internal sealed class PortalDbContextModelSnapshot : ModelSnapshot
                 b.HasIndex("Kind", "Status", "LastActivityAt");
 
                 b.ToTable("Sessions", (string)null);
+            });
+
+        modelBuilder.Entity("Portal.Security.Tokens.ApiTokenRow", b =>
+            {
+                b.HasOne("Portal.Security.PortalUser", null)
+                    .WithMany()
+                    .HasForeignKey("UserId")
+                    .OnDelete(DeleteBehavior.Cascade)
+                    .IsRequired();
             });
 
         modelBuilder.Entity("Portal.Sessions.Storage.SessionEventRow", b =>
