@@ -28,7 +28,8 @@ internal sealed record EventLimits(int MaxBytes, string MaxBytesSetting, FrozenS
 /// </summary>
 internal static class HubEventReader
 {
-    public const int MaxTypeLength = 128;
+    /// <summary>The log's type column holds 64 characters.</summary>
+    public const int MaxTypeLength = 64;
     public const int MaxIdLength = 128;
     public const int MaxRecipients = 32;
     public const int MaxTitleLength = 200;

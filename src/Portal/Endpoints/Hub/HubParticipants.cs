@@ -103,7 +103,8 @@ internal sealed partial class HubParticipants
         try
         {
             connection.Closed = true;
-            var reason = _lifetime.ApplicationStopping.IsCancellationRequested ? "Server stopping" : exception is null ? "Client closed" : "Connection lost";
+            // SignalR reports a transport that simply ended (a close, or a dropped TCP connection) without an exception.
+            var reason = _lifetime.ApplicationStopping.IsCancellationRequested ? "Server stopping" : exception is null ? "Connection closed" : "Connection lost";
             await DetachAsync(connection, reason);
         }
         finally
@@ -268,7 +269,7 @@ internal sealed partial class HubParticipants
             return error;
         }
         var refusal = new Refusal(HubErrorCodes.RateLimited,
-            $"Too many messages: at most {_rates.MessagesPerSecond:0.#} a second (bursts of {_rates.Burst}). Calls beyond it are refused, not recorded.");
+            $"Too many messages: at most {_rates.MessagesPerSecond:0.##} a second (bursts of {_rates.Burst}). Calls beyond it are refused, not recorded.");
         var now = _time.GetTimestamp();
         if (_time.GetElapsedTime(connection.LastRateError, now) <= TimeSpan.FromSeconds(1))
         {
