@@ -43,6 +43,8 @@ internal static class HubEventReader
         .SelectMany(t => t.GetFields(BindingFlags.Public | BindingFlags.Static))
         .Where(f => f.IsLiteral && f.FieldType == typeof(string))
         .Select(f => (string)f.GetRawConstantValue()!)
+        // The CES recorder's own types (Endpoints/Ces/CesSessionRecorder.cs); the admin digest reads proxy_stats.
+        .Concat(["config", "upstream", "upstream_connected", "upstream_first_byte", "proxy_stats", "text_request", "text_response"])
         .ToFrozenSet(StringComparer.OrdinalIgnoreCase);
 
     private static readonly string[] EventFields = ["id", "type", "data", "to", "source", "timestamp"];

@@ -38,6 +38,11 @@ public static class SessionHubExtensions
             hub.AddFilter<SessionHubFilter>();
         });
 
+        // SignalR logs every exception a hub method throws as an error with its stack, HubExceptions included; here
+        // those are refused calls, already recorded in the session and answered with an error. Failures inside Portal
+        // are logged by SessionHubFilter. (Blazor's circuit hub reports its own failures through Components loggers.)
+        builder.Logging.AddFilter("Microsoft.AspNetCore.SignalR.Internal.DefaultHubDispatcher", LogLevel.Critical);
+
         services.TryAddSingleton<SessionPresence>();
         services.TryAddSingleton<SocketConnections>();
         services.TryAddSingleton<HubParticipants>();
