@@ -114,6 +114,19 @@ public sealed class HubTestClient : IAsyncDisposable
         return await completion.Task.WaitAsync(DefaultWait, TestContext.Current.CancellationToken);
     }
 
+    /// <summary>Invokes <paramref name="method"/> with arguments given as JSON text, sent exactly as written.</summary>
+    public async Task<HubCompletion> InvokeJsonAsync(string method, params string[] jsonArguments)
+    {
+        var id = Interlocked.Increment(ref _nextId).ToString(CultureInfo.InvariantCulture);
+        var completion = new TaskCompletionSource<HubCompletion>(TaskCreationOptions.RunContinuationsAsynchronously);
+        lock (_gate)
+        {
+            _pending[id] = completion;
+        }
+        await SendTextAsync($"{{\"type\":1,\"invocationId\":\"{id}\",\"target\":{JsonSerializer.Serialize(method)},\"arguments\":[{string.Join(",", jsonArguments)}]}}" + RecordSeparator);
+        return await completion.Task.WaitAsync(DefaultWait, TestContext.Current.CancellationToken);
+    }
+
     /// <summary>Invokes <paramref name="method"/> without an invocation id: no completion comes back.</summary>
     public Task SendAsync(string method, params object?[] arguments) =>
         SendTextAsync(JsonSerializer.Serialize(new { type = 1, target = method, arguments }) + RecordSeparator);

@@ -290,6 +290,72 @@ public sealed class SessionHubTests
         Assert.Equal(cases.Length, log.Count(e => e.Type == EventTypes.Error && e.Direction == EventDirections.Out));
     }
 
+    [Fact(Timeout = 180_000)]
+    public async Task Send_ThousandsOfRandomAndMutatedEvents_AreEachStoredOrRefusedWithAKnownCode()
+    {
+        await using var server = await PortalTestServer.StartAsync(new() { ["Portal:Sockets:MessagesPerSecond"] = "1000000", ["Portal:Sockets:Burst"] = "1000000" });
+        await server.CreateUserAsync(Alice);
+        await using var alice = await ConnectAsync(server, Alice);
+        var sessionId = SessionIdOf(await JoinAsync(alice, null));
+        var random = new Random(6);
+        var codes = new Dictionary<string, int>();
+        var accepted = new Dictionary<string, int> { [sessionId] = 0 };
+
+        for (var i = 0; i < 2_000; i++)
+        {
+            var sent = i % 10 == 9
+                ? await alice.InvokeJsonAsync("JoinSession", Fuzz.JoinRequest(random, sessionId))
+                : await alice.InvokeJsonAsync("Send", Fuzz.Event(random));
+            if (sent.Error is not null)
+            {
+                var code = Fuzz.Code(sent.Error);
+                codes[code] = codes.GetValueOrDefault(code) + 1;
+                continue;
+            }
+            // A join may have created another session: events count towards the session they were stored in.
+            var stored = sent.Result.GetProperty("sessionId").GetString()!;
+            accepted[stored] = accepted.GetValueOrDefault(stored) + (sent.Result.TryGetProperty("participantId", out _) ? 0 : 1);
+        }
+        var bus = server.Services.GetRequiredService<ISessionBus>();
+        using var http = server.CreateClient();
+        using var health = await http.GetAsync("/health", Ct);
+
+        Assert.False(alice.IsClosed);
+        Assert.Subset(new HashSet<string> { "invalid_event", "reserved_type", "event_too_large", "invalid_request", "session_not_found" }, codes.Keys.ToHashSet());
+        Assert.All(new[] { "invalid_event", "reserved_type", "event_too_large", "invalid_request" }, code => Assert.True(codes.GetValueOrDefault(code) > 0, $"no {code}: {string.Join(", ", codes)}"));
+        Assert.True(accepted.Values.Sum() > 100, $"accepted {accepted.Values.Sum()}; refused {string.Join(", ", codes)}");
+        foreach (var (id, count) in accepted)
+        {
+            var log = await bus.ReadAsync(id, 0, 100_000, Ct);
+            Assert.Equal(count, log.Count(e => e.Direction == EventDirections.In && e.Actor == EventActors.Participant && e.Type != HubEventTypes.EventRejected));
+        }
+        Assert.Equal(HttpStatusCode.OK, health.StatusCode);
+    }
+
+    [Fact(Timeout = 120_000)]
+    public async Task Connect_SendingRandomBytesInsteadOfHubMessages_IsClosedWithAnErrorAndOthersKeepWorking()
+    {
+        await using var server = await PortalTestServer.StartAsync();
+        await server.CreateUserAsync(Alice);
+        var cookies = await server.SignInCookiesAsync(Alice);
+        await using var steady = await HubTestClient.ConnectAsync(server, cookies);
+        var sessionId = SessionIdOf(await JoinAsync(steady, null));
+        var random = new Random(7);
+
+        for (var i = 0; i < 40; i++)
+        {
+            await using var noisy = await HubTestClient.ConnectAsync(server, cookies);
+            await noisy.SendTextAsync(Fuzz.Garbage(random) + HubTestClient.RecordSeparator);
+            var closeError = await noisy.WaitForCloseAsync();
+
+            Assert.True(closeError is null || closeError.StartsWith("Connection closed with an error.", StringComparison.Ordinal), closeError);
+        }
+        var after = await SendAsync(steady, "still here");
+
+        await steady.WaitForMessageAsync(after);
+        Assert.Equal(sessionId, steady.Messages[^1].GetProperty("sessionId").GetString());
+    }
+
     [Fact(Timeout = 30_000)]
     public async Task JoinSession_MalformedRequests_AreInvalidRequest()
     {

@@ -49,6 +49,8 @@ internal static class HubEventReader
 
     private static readonly string[] EventFields = ["id", "type", "data", "to", "source", "timestamp"];
 
+    private const string NotUnicode = "The text contains an escape that is not Unicode (an unpaired surrogate such as \\ud800); it could not be stored or sent on.";
+
     public static bool IsWellFormedType(string? type) =>
         type is { Length: > 0 and <= MaxTypeLength }
         && char.IsAsciiLetterOrDigit(type[0])
@@ -63,6 +65,10 @@ internal static class HubEventReader
     public static Refusal? ReadJoin(JsonElement request, out JoinRequest join)
     {
         join = default;
+        if (!IsValidText(request))
+        {
+            return Invalid(NotUnicode);
+        }
         switch (request.ValueKind)
         {
             case JsonValueKind.Undefined or JsonValueKind.Null:
@@ -140,6 +146,10 @@ internal static class HubEventReader
     public static Refusal? ReadEvent(JsonElement input, string participantId, string? participantName, DateTimeOffset now, EventLimits limits, out AcceptedEvent? accepted)
     {
         accepted = null;
+        if (!IsValidText(input))
+        {
+            return Invalid(NotUnicode);
+        }
         if (input.ValueKind != JsonValueKind.Object)
         {
             return Invalid($"An event is a JSON object {{type, data, id, to}}; this is {KindOf(input)}.");
@@ -331,6 +341,46 @@ internal static class HubEventReader
         }
         recipients = list;
         return null;
+    }
+
+    /// <summary>
+    /// False when a string or property name holds an escaped unpaired surrogate: valid JSON syntax, but no text, and
+    /// reading it throws. Checked once up front so nothing later trips over it.
+    /// </summary>
+    private static bool IsValidText(JsonElement element)
+    {
+        try
+        {
+            Walk(element);
+            return true;
+        }
+        catch (InvalidOperationException)
+        {
+            return false;
+        }
+
+        static void Walk(JsonElement element)
+        {
+            switch (element.ValueKind)
+            {
+                case JsonValueKind.String:
+                    _ = element.GetString();
+                    break;
+                case JsonValueKind.Array:
+                    foreach (var item in element.EnumerateArray())
+                    {
+                        Walk(item);
+                    }
+                    break;
+                case JsonValueKind.Object:
+                    foreach (var property in element.EnumerateObject())
+                    {
+                        _ = property.Name;
+                        Walk(property.Value);
+                    }
+                    break;
+            }
+        }
     }
 
     private static string Timestamp(DateTimeOffset time) =>

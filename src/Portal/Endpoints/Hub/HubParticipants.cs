@@ -71,9 +71,6 @@ internal sealed partial class HubParticipants
             _options.EventTypes.Count > 0 ? _options.EventTypes.ToFrozenSet(StringComparer.Ordinal) : null);
     }
 
-    /// <summary>Open hub connections.</summary>
-    public int Count => _connections.Count;
-
     public ParticipantConnection? Find(string connectionId) => _connections.GetValueOrDefault(connectionId);
 
     /// <summary>Admits a new connection of the signed-in user, within <see cref="SessionHubOptions.MaxConnectionsPerUser"/>.</summary>
