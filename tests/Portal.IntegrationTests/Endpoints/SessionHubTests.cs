@@ -409,7 +409,7 @@ public sealed class SessionHubTests
         var unknown = await alice.InvokeAsync("Shout", "hello");
         var noArgument = await alice.InvokeAsync("JoinSession");
         var twoArguments = await alice.InvokeAsync("Send", new { type = "a.b" }, new { type = "c.d" });
-        var join = await alice.InvokeAsync("JoinSession", [null]);
+        var join = await alice.InvokeAsync("joinSession", [null]);
 
         Assert.Equal("Failed to invoke 'Shout' due to an error on the server. HubException: Method does not exist.", unknown.Error);
         Assert.Contains("Invocation provides 0 argument(s) but target expects 1.", noArgument.Error, StringComparison.Ordinal);

@@ -140,7 +140,7 @@ internal sealed partial class HubParticipants
             }
             else
             {
-                var found = await _store.GetAsync(join.SessionId, cancellationToken);
+                var found = SessionJson.IsValidId(join.SessionId) ? await _store.GetAsync(join.SessionId, cancellationToken) : null;
                 if (found is null || found.Kind != SessionKinds.Hub || !connection.User.CanRead(found))
                 {
                     throw await FailAsync(connection, Method, NoSuchSession(join.SessionId));
