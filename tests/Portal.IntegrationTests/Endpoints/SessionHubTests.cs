@@ -96,6 +96,29 @@ public sealed class SessionHubTests
     }
 
     [Fact(Timeout = 30_000)]
+    public async Task AdminReview_HubSession_OpensWithItsTimelineByTypeAndNoAgentFigures()
+    {
+        await using var server = await PortalTestServer.StartAsync();
+        await server.CreateUserAsync(Alice);
+        await using var alice = await ConnectAsync(server, Alice);
+        var sessionId = SessionIdOf(await JoinAsync(alice, new { title = "Warehouse scanners" }));
+        await SendAsync(alice, "scan-1", "scan-2");
+        await server.Services.GetRequiredService<ISessionBus>().WaitUntilDurableAsync(sessionId, Ct);
+        await using var scope = server.Services.CreateAsyncScope();
+        var review = scope.ServiceProvider.GetRequiredService<Portal.Admin.SessionReview>();
+
+        var snapshot = await review.OpenAsync(sessionId, Ct);
+        var digest = await review.SummarizeAsync(sessionId, snapshot!.LastSeq, Ct);
+        var timeline = await review.ReadPageAsync(sessionId, long.MaxValue, null, Ct);
+        var messages = await review.ReadPageAsync(sessionId, long.MaxValue, "chat.message", Ct);
+
+        Assert.Equal((SessionKinds.Hub, "Warehouse scanners", 4L), (snapshot.Session.Kind, snapshot.Session.Title, snapshot.LastSeq));
+        Assert.Equal(["chat.message", "chat.message", "participant_joined", "session_started"], timeline.Select(e => e.Type));
+        Assert.Equal(2, messages.Count);
+        Assert.Equal((0, 0, 0, false), (digest.Approvals.Count, digest.TurnCount, digest.ToolCalls.Count, digest.HasFrames));
+    }
+
+    [Fact(Timeout = 30_000)]
     public async Task Send_ValidEvent_IsAcknowledgedWithItsSeqAndDeliveredWithTheSignedInSource()
     {
         await using var server = await PortalTestServer.StartAsync();
