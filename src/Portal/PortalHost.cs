@@ -12,6 +12,7 @@ using Portal.Endpoints.Sockets;
 using Portal.Proxy;
 using Portal.Proxy.Telemetry;
 using Portal.Security;
+using Portal.Security.Limits;
 using Portal.Sessions;
 
 namespace Portal;
@@ -48,6 +49,7 @@ public static class PortalHost
     {
         builder.AddSessions();
         builder.AddPortalSecurity();
+        builder.AddPortalLimits();
         builder.AddAgents();
         builder.AddPortalHealthChecks();
         builder.AddPortalUi();
@@ -66,6 +68,7 @@ public static class PortalHost
 
     public static WebApplication MapPortal(this WebApplication app)
     {
+        app.UsePortalLimitsOnCesListener();
         app.UseCesProxyListener();
         if (!app.Environment.IsDevelopment())
         {
@@ -75,6 +78,7 @@ public static class PortalHost
         app.UseStaticFiles();
         app.UseAuthentication();
         app.UseAuthorization();
+        app.UsePortalLimits();
         app.UseAntiforgery();
         app.UseWebSockets();
 

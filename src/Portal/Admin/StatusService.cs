@@ -2,6 +2,7 @@ using Microsoft.Extensions.Options;
 using Portal.Agents.Runtime;
 using Portal.Endpoints.Sockets;
 using Portal.Proxy.Telemetry;
+using Portal.Security.Limits;
 using Portal.Sessions;
 using Portal.Sessions.Storage;
 
@@ -24,7 +25,8 @@ public sealed record StatusSnapshot(
     bool WriterFailing,
     long DatabaseBytes,
     long WalBytes,
-    int LoadedSessions);
+    int LoadedSessions,
+    IReadOnlyList<LimitCount> Limits);
 
 /// <summary>
 /// Reads the live counts the status page shows from where they are kept: socket endpoints, the proxy's metrics, the
@@ -44,12 +46,14 @@ internal sealed class StatusService
     private readonly PortalDatabase _database;
     private readonly SessionsOptions _options;
     private readonly TimeProvider _time;
+    private readonly ClientLimits _limits;
     private (long Timestamp, long Appended) _sample;
     private double _rate;
 
     public StatusService(SocketConnections sockets, ProxyMetrics proxy, CircuitCounter circuits, AgentRuntime runtime, SessionBus bus,
-        DurableEventWriter writer, PortalDatabase database, IOptions<SessionsOptions> options, TimeProvider time)
+        DurableEventWriter writer, PortalDatabase database, IOptions<SessionsOptions> options, TimeProvider time, ClientLimits limits)
     {
+        _limits = limits;
         _sockets = sockets;
         _proxy = proxy;
         _circuits = circuits;
@@ -84,7 +88,8 @@ internal sealed class StatusService
             _writer.Health.Failing,
             FileBytes(_database.FilePath),
             FileBytes(_database.FilePath + "-wal"),
-            _bus.LoadedSessionCount);
+            _bus.LoadedSessionCount,
+            _limits.Counts());
     }
 
     /// <summary>Events per second since the previous sample, resampled once the window has passed (however many pages ask).</summary>

@@ -2,6 +2,7 @@ using System.Security.Claims;
 using Portal.Agents.Approvals;
 using Portal.Agents.Runtime;
 using Portal.Security;
+using Portal.Security.Limits;
 using Portal.Sessions;
 
 namespace Portal.Agents.Chat;
@@ -13,7 +14,7 @@ public enum SendOutcome { Started, Busy, NotFound, Empty }
 /// user. What the user does (send, approve, stop) is recorded as the session's incoming events, exactly as a
 /// <c>/ws/agent</c> client's frames are, and the runtime does the rest.
 /// </summary>
-public sealed class ChatService(ISessionBus bus, ISessionStore store, AgentRuntime runtime)
+public sealed class ChatService(ISessionBus bus, ISessionStore store, AgentRuntime runtime, ClientLimits limits)
 {
     public const int MaxMessageLength = 32_000;
     public const int MaxTitleLength = 120;
@@ -26,6 +27,10 @@ public sealed class ChatService(ISessionBus bus, ISessionStore store, AgentRunti
     public async Task<SessionInfo> StartConversationAsync(ClaimsPrincipal user, string? agent, CancellationToken cancellationToken)
     {
         var ownerId = user.UserId() ?? throw new InvalidOperationException("Sign in to start a conversation.");
+        if (!limits.TryStartSession(ownerId, null, out var refused))
+        {
+            throw new LimitExceededException(refused!);
+        }
         var session = await runtime.CreateSessionAsync(SessionKinds.Chat, ownerId, agent, cancellationToken);
         ConversationsChanged?.Invoke(ownerId);
         return session;

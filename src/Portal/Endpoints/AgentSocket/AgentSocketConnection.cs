@@ -26,6 +26,7 @@ internal sealed partial class AgentSocketConnection(
     SessionPresence presence,
     SocketOptions options,
     int maxStoredPayloadBytes,
+    FloodGuard flood,
     TimeProvider time,
     ILogger logger) : IAsyncDisposable
 {
@@ -36,7 +37,7 @@ internal sealed partial class AgentSocketConnection(
 
     private readonly string _connection = Guid.NewGuid().ToString("N")[..12];
     private readonly SemaphoreSlim _sendLock = new(1, 1);
-    private readonly FloodGuard _flood = new(options, time);
+    private readonly FloodGuard _flood = flood;
     private string? _sessionId;
     private bool _createdHere;
     private bool _inputSeen;
@@ -94,7 +95,7 @@ internal sealed partial class AgentSocketConnection(
                     {
                         _lastFloodError = now;
                         await ConnectionErrorAsync(
-                            $"Too many messages: at most {options.MessagesPerSecond:0.#} a second (bursts of {options.Burst}). Messages beyond it are refused, not recorded.",
+                            $"Too many messages: {_flood.Describe()}. Messages beyond it are refused, not recorded.",
                             "rate_limited");
                     }
                     continue;

@@ -2,6 +2,8 @@ using System.Globalization;
 using Microsoft.Extensions.Options;
 using Portal.Agents.Runtime;
 using Portal.Endpoints.Sockets;
+using Portal.Security;
+using Portal.Security.Limits;
 using Portal.Sessions;
 
 namespace Portal.Endpoints.AgentSocket;
@@ -58,6 +60,7 @@ public static class AgentSocketEndpoint
             services.GetRequiredService<SessionPresence>(),
             options,
             services.GetRequiredService<IOptions<SessionsOptions>>().Value.MaxStoredPayloadBytes,
+            new FloodGuard(options, services.GetRequiredService<TimeProvider>(), services.GetRequiredService<ClientLimits>().MessagesOf(user.UserId())),
             services.GetRequiredService<TimeProvider>(),
             services.GetRequiredService<ILoggerFactory>().CreateLogger("Portal.Endpoints.AgentSocket"));
         // Connections end with 1001 when Portal shuts down, not when Kestrel gives up waiting for them.

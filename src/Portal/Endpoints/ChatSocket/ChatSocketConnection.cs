@@ -27,6 +27,7 @@ internal sealed partial class ChatSocketConnection(
     SessionPresence presence,
     SocketOptions options,
     ChatSocketOptions chat,
+    FloodGuard flood,
     TimeProvider time,
     ILogger logger) : IAsyncDisposable
 {
@@ -37,7 +38,7 @@ internal sealed partial class ChatSocketConnection(
     private static readonly JsonSerializerOptions FrameJson = new(AgentJson.Options) { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     private readonly SemaphoreSlim _sendLock = new(1, 1);
-    private readonly FloodGuard _flood = new(options, time);
+    private readonly FloodGuard _flood = flood;
     private readonly Channel<PendingQuery> _queries = Channel.CreateUnbounded<PendingQuery>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
     private string _sessionId = "";
     private bool _titled;
@@ -131,7 +132,7 @@ internal sealed partial class ChatSocketConnection(
                 {
                     _lastFloodError = now;
                     await SendAsync(Error(
-                        $"Too many messages: at most {options.MessagesPerSecond:0.#} a second (bursts of {options.Burst}). Messages beyond it are refused, not recorded.",
+                        $"Too many messages: {_flood.Describe()}. Messages beyond it are refused, not recorded.",
                         "rate_limited"), cancellationToken);
                 }
                 continue;

@@ -1,6 +1,8 @@
 using Microsoft.Extensions.Options;
 using Portal.Agents.Runtime;
 using Portal.Endpoints.Sockets;
+using Portal.Security;
+using Portal.Security.Limits;
 using Portal.Sessions;
 
 namespace Portal.Endpoints.ChatSocket;
@@ -38,6 +40,7 @@ public static class ChatSocketEndpoint
             services.GetRequiredService<SessionPresence>(),
             options,
             services.GetRequiredService<IOptions<ChatSocketOptions>>().Value,
+            new FloodGuard(options, services.GetRequiredService<TimeProvider>(), services.GetRequiredService<ClientLimits>().MessagesOf(user.UserId())),
             services.GetRequiredService<TimeProvider>(),
             services.GetRequiredService<ILoggerFactory>().CreateLogger("Portal.Endpoints.ChatSocket"));
         // Connections end with 1001 when Portal shuts down, not when Kestrel gives up waiting for them.

@@ -1,5 +1,7 @@
 using System.Buffers;
+using System.Globalization;
 using System.Net.WebSockets;
+using Portal.Security.Limits;
 
 namespace Portal.Endpoints.Sockets;
 
@@ -41,9 +43,10 @@ public sealed class SocketMessageReader(WebSocket socket, int maxBytes) : IDispo
 
 /// <summary>
 /// A token bucket per connection: <see cref="SocketOptions.Burst"/> messages at once, then
-/// <see cref="SocketOptions.MessagesPerSecond"/>; counts what it refuses so a flood can be told from a burst.
+/// <see cref="SocketOptions.MessagesPerSecond"/>; and, for a signed-in user, the bucket all of that user's connections
+/// share (<see cref="LimitsOptions.MessagesPerSecondPerUser"/>). Counts what it refuses so a flood can be told from a burst.
 /// </summary>
-public sealed class FloodGuard(SocketOptions options, TimeProvider time)
+public sealed class FloodGuard(SocketOptions options, TimeProvider time, ClientLimits.SharedBucket? perUser = null)
 {
     private double _tokens = options.Burst;
     private long _last = time.GetTimestamp();
@@ -55,7 +58,7 @@ public sealed class FloodGuard(SocketOptions options, TimeProvider time)
         var now = time.GetTimestamp();
         _tokens = Math.Min(options.Burst, _tokens + time.GetElapsedTime(_last, now).TotalSeconds * options.MessagesPerSecond);
         _last = now;
-        if (_tokens >= 1)
+        if (_tokens >= 1 && (perUser is null || perUser.TryTake()))
         {
             _tokens -= 1;
             return true;
@@ -73,4 +76,9 @@ public sealed class FloodGuard(SocketOptions options, TimeProvider time)
 
     /// <summary>True when the connection should be closed: it kept sending far past its rate.</summary>
     public bool Flooding => _refused.Count >= options.FloodCloseAfter;
+
+    /// <summary>The rates, in words, for the error a refused message gets.</summary>
+    public string Describe() => string.Create(CultureInfo.InvariantCulture,
+        $"at most {options.MessagesPerSecond:0.#} a second per connection (bursts of {options.Burst})")
+        + (perUser is null ? "" : string.Create(CultureInfo.InvariantCulture, $" and {perUser.Rate:0.#} a second over all your connections"));
 }

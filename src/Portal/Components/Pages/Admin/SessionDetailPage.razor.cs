@@ -161,7 +161,7 @@ public sealed partial class SessionDetailPage : IAsyncDisposable
         var confirmed = await Dialogs.Confirm(
             $"Delete “{_session.Title ?? _session.Id}” and its {AdminFormat.Count(_timeline.LastSeq)} events? This cannot be undone.",
             "Delete session",
-            new ConfirmOptions { OkButtonText = "Delete", CancelButtonText = "Cancel" });
+            new ConfirmOptions { OkButtonText = "Delete", CancelButtonText = "Cancel", CssClass = "portal-danger-dialog" });
         if (confirmed != true)
         {
             return;
