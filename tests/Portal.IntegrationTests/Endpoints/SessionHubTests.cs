@@ -316,7 +316,13 @@ public sealed class SessionHubTests
     [Fact(Timeout = 180_000)]
     public async Task Send_ThousandsOfRandomAndMutatedEvents_AreEachStoredOrRefusedWithAKnownCode()
     {
-        await using var server = await PortalTestServer.StartAsync(new() { ["Portal:Sockets:MessagesPerSecond"] = "1000000", ["Portal:Sockets:Burst"] = "1000000" });
+        await using var server = await PortalTestServer.StartAsync(new()
+        {
+            ["Portal:Sockets:MessagesPerSecond"] = "1000000",
+            ["Portal:Sockets:Burst"] = "1000000",
+            ["Portal:Limits:MessagesPerSecondPerUser"] = "0",
+            ["Portal:Limits:SessionsPerHourPerUser"] = "0",
+        });
         await server.CreateUserAsync(Alice);
         await using var alice = await ConnectAsync(server, Alice);
         var sessionId = SessionIdOf(await JoinAsync(alice, null));
@@ -507,29 +513,66 @@ public sealed class SessionHubTests
         var codes = alice.Errors.Select(e => e.GetProperty("code").GetString()).ToList();
 
         Assert.All(completions.Take(2), c => Assert.Null(c.Error));
-        Assert.All(completions.Skip(2), c => Assert.Contains("rate_limited: Too many messages: at most 0.01 a second (bursts of 3).", c.Error, StringComparison.Ordinal));
+        Assert.All(completions.Skip(2), c => Assert.Contains("rate_limited: Too many messages: at most 0 a second per connection (bursts of 3)", c.Error, StringComparison.Ordinal));
         Assert.Equal("rate_limited", codes[0]);
         Assert.Equal("too_many_messages", codes[^1]);
         Assert.All(codes[..^1], c => Assert.Equal("rate_limited", c));
     }
 
     [Fact(Timeout = 30_000)]
-    public async Task Connect_MoreThanMaxConnectionsPerUser_IsClosedWithTooManyConnections()
+    public async Task Connect_MoreThanConnectionsPerUser_Is429BeforeTheUpgrade()
     {
-        await using var server = await PortalTestServer.StartAsync(new() { ["Portal:Hub:MaxConnectionsPerUser"] = "2" });
+        await using var server = await PortalTestServer.StartAsync(new() { ["Portal:Limits:ConnectionsPerUser"] = "2" });
         await server.CreateUserAsync(Alice);
         var cookies = await server.SignInCookiesAsync(Alice);
         await using var one = await HubTestClient.ConnectAsync(server, cookies);
         await using var two = await HubTestClient.ConnectAsync(server, cookies);
+        using var http = server.CreateClient(cookies);
+        using var negotiate = await HubTestClient.NegotiateAsync(http);
+        var token = (await negotiate.Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("connectionToken").GetString()!;
+        using var third = new ClientWebSocket();
+        third.Options.Cookies = cookies;
+        third.Options.CollectHttpResponseDetails = true;
 
-        await using var three = await HubTestClient.ConnectAsync(server, cookies);
-        var closeError = await three.WaitForCloseAsync();
-        await one.DisposeAsync();
-        await using var four = await WaitForConnectionAsync(server, cookies);
+        await Assert.ThrowsAsync<WebSocketException>(() => third.ConnectAsync(HubTestClient.HubUri(server, query: "id=" + token), Ct));
 
-        Assert.Contains("too_many_connections: you already have 2 hub connections open (Portal:Hub:MaxConnectionsPerUser)", closeError, StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.OK, negotiate.StatusCode);
+        Assert.Equal(HttpStatusCode.TooManyRequests, third.HttpStatusCode);
+        Assert.True(third.HttpResponseHeaders!.ContainsKey("Retry-After"));
         Assert.Null((await two.InvokeAsync("JoinSession", [null])).Error);
-        Assert.Null((await four.InvokeAsync("JoinSession", [null])).Error);
+    }
+
+    [Fact(Timeout = 30_000)]
+    public async Task JoinSession_NewSessionPastSessionsPerHour_IsTooManySessionsButJoiningAnExistingOneWorks()
+    {
+        await using var server = await PortalTestServer.StartAsync(new() { ["Portal:Limits:SessionsPerHourPerUser"] = "1" });
+        await server.CreateUserAsync(Alice);
+        await using var alice = await ConnectAsync(server, Alice);
+        var sessionId = SessionIdOf(await JoinAsync(alice, null));
+
+        var refused = await alice.InvokeAsync("JoinSession", [null]);
+        var error = await alice.WaitForAsync("error");
+        var rejoined = await alice.InvokeAsync("JoinSession", sessionId);
+
+        Assert.Contains("HubException: too_many_sessions: You started 1 sessions in the last hour", refused.Error, StringComparison.Ordinal);
+        Assert.Equal(("too_many_sessions", "JoinSession"), (error.GetProperty("code").GetString(), error.GetProperty("method").GetString()));
+        Assert.Null(rejoined.Error);
+    }
+
+    [Fact(Timeout = 30_000)]
+    public async Task Invoke_PastTheRateOfAllTheUsersConnectionsTogether_IsRateLimited()
+    {
+        await using var server = await PortalTestServer.StartAsync(new() { ["Portal:Limits:MessagesPerSecondPerUser"] = "0.01" });
+        await server.CreateUserAsync(Alice);
+        await using var laptop = await ConnectAsync(server, Alice);
+        await using var phone = await ConnectAsync(server, Alice);
+
+        var first = await laptop.InvokeAsync("JoinSession", [null]);
+        var second = await phone.InvokeAsync("JoinSession", [null]);
+
+        Assert.Null(first.Error);
+        Assert.Contains("rate_limited: Too many messages: ", second.Error, StringComparison.Ordinal);
+        Assert.Contains("a second over all your connections", second.Error, StringComparison.Ordinal);
     }
 
     [Fact(Timeout = 30_000)]
@@ -661,21 +704,6 @@ public sealed class SessionHubTests
 
     private static async Task<HubTestClient> ConnectAsync(PortalTestServer server, string email) =>
         await HubTestClient.ConnectAsync(server, await server.SignInCookiesAsync(email));
-
-    /// <summary>Connects, retrying briefly while the server has not yet counted a closed connection out.</summary>
-    private static async Task<HubTestClient> WaitForConnectionAsync(PortalTestServer server, System.Net.CookieContainer cookies)
-    {
-        for (var attempt = 0; ; attempt++)
-        {
-            var client = await HubTestClient.ConnectAsync(server, cookies);
-            var closed = await Task.WhenAny(client.WaitForCloseAsync(), Task.Delay(Quiet, Ct)) is Task<string?>;
-            if (!closed || attempt == 20)
-            {
-                return client;
-            }
-            await client.DisposeAsync();
-        }
-    }
 
     private static async Task<JsonElement> JoinAsync(HubTestClient client, object? request)
     {

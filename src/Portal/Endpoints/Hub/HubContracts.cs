@@ -38,7 +38,7 @@ public static class HubErrorCodes
     public const string EventTooLarge = "event_too_large";
     public const string RateLimited = "rate_limited";
     public const string TooManyMessages = "too_many_messages";
-    public const string TooManyConnections = "too_many_connections";
+    public const string TooManySessions = "too_many_sessions";
     public const string SessionDeleted = "session_deleted";
     public const string InternalError = "internal_error";
 }

@@ -6,6 +6,7 @@ using Microsoft.AspNetCore.SignalR;
 using Microsoft.Extensions.Options;
 using Portal.Endpoints.Sockets;
 using Portal.Security;
+using Portal.Security.Limits;
 using Portal.Sessions;
 
 namespace Portal.Endpoints.Hub;
@@ -27,15 +28,15 @@ internal sealed partial class HubParticipants
     public const string Endpoint = SessionHubExtensions.DefaultPath;
 
     private readonly ConcurrentDictionary<string, ParticipantConnection> _connections = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<string, int> _perUser = new(StringComparer.Ordinal);
     private readonly ISessionBus _bus;
     private readonly ISessionStore _store;
     private readonly SessionPresence _presence;
     private readonly SocketConnections _sockets;
+    private readonly ClientLimits _limits;
     private readonly IHubContext<SessionHub> _hub;
     private readonly SessionHubOptions _options;
     private readonly SocketOptions _rates;
-    private readonly EventLimits _limits;
+    private readonly EventLimits _eventLimits;
     private readonly TimeProvider _time;
     private readonly IHostApplicationLifetime _lifetime;
     private readonly ILogger<HubParticipants> _logger;
@@ -45,6 +46,7 @@ internal sealed partial class HubParticipants
         ISessionStore store,
         SessionPresence presence,
         SocketConnections sockets,
+        ClientLimits limits,
         IHubContext<SessionHub> hub,
         IOptions<SessionHubOptions> options,
         IOptions<SessionsOptions> sessions,
@@ -57,6 +59,7 @@ internal sealed partial class HubParticipants
         _store = store;
         _presence = presence;
         _sockets = sockets;
+        _limits = limits;
         _hub = hub;
         _options = options.Value;
         _rates = rates.Value;
@@ -65,7 +68,7 @@ internal sealed partial class HubParticipants
         _logger = logger;
         // An event the log would keep only as a preview could not be replayed whole: the smaller limit applies.
         var stored = sessions.Value.MaxStoredPayloadBytes;
-        _limits = new EventLimits(
+        _eventLimits = new EventLimits(
             Math.Min(_options.MaxEventBytes, stored),
             _options.MaxEventBytes <= stored ? $"{SessionHubOptions.Section}:{nameof(SessionHubOptions.MaxEventBytes)}" : $"{SessionsOptions.Section}:{nameof(SessionsOptions.MaxStoredPayloadBytes)}",
             _options.EventTypes.Count > 0 ? _options.EventTypes.ToFrozenSet(StringComparer.Ordinal) : null);
@@ -73,20 +76,18 @@ internal sealed partial class HubParticipants
 
     public ParticipantConnection? Find(string connectionId) => _connections.GetValueOrDefault(connectionId);
 
-    /// <summary>Admits a new connection of the signed-in user, within <see cref="SessionHubOptions.MaxConnectionsPerUser"/>.</summary>
+    /// <summary>
+    /// Registers a connection of the signed-in user. How many each user and address may open is decided before the
+    /// connection is made (<c>Portal:Limits</c>, answered with 429).
+    /// </summary>
     public Task ConnectAsync(HubCallerContext context)
     {
         // The endpoint's policy admits only signed-in users; a principal without an id would be no participant at all.
         var userId = context.User?.UserId() ?? throw new HubException($"{HubErrorCodes.InvalidRequest}: the connection has no signed-in user.");
-        if (_perUser.AddOrUpdate(userId, 1, (_, n) => n + 1) > _options.MaxConnectionsPerUser)
-        {
-            Release(userId);
-            Log.TooManyConnections(_logger, userId, _options.MaxConnectionsPerUser);
-            // Thrown from OnConnectedAsync, this closes the connection with the message as the close reason.
-            throw new HubException($"{HubErrorCodes.TooManyConnections}: you already have {_options.MaxConnectionsPerUser} hub connections open " +
-                $"({SessionHubOptions.Section}:{nameof(SessionHubOptions.MaxConnectionsPerUser)}). Close one, then connect again.");
-        }
-        _connections[context.ConnectionId] = new ParticipantConnection(context, userId, new FloodGuard(_rates, _time), _sockets.Open(Endpoint));
+        var address = context.GetHttpContext()?.Connection.RemoteIpAddress;
+        // Calls are limited per connection (Portal:Sockets) and over all of the user's socket connections (Portal:Limits).
+        var flood = new FloodGuard(_rates, _time, _limits.MessagesOf(userId));
+        _connections[context.ConnectionId] = new ParticipantConnection(context, userId, address, flood, _sockets.Open(Endpoint));
         return Task.CompletedTask;
     }
 
@@ -108,7 +109,6 @@ internal sealed partial class HubParticipants
         {
             connection.Gate.Release();
             connection.Dispose();
-            Release(connection.UserId);
         }
     }
 
@@ -134,6 +134,10 @@ internal sealed partial class HubParticipants
             var created = join.SessionId is null;
             if (join.SessionId is null)
             {
+                if (!_limits.TryStartSession(connection.UserId, connection.Address, out var limited))
+                {
+                    throw await FailAsync(connection, Method, new Refusal(HubErrorCodes.TooManySessions, limited!.Message));
+                }
                 session = await _bus.CreateSessionAsync(new NewSession(SessionKinds.Hub, connection.UserId, join.Title), cancellationToken);
                 await _bus.AppendAsync(session.Id, NewSessionEvent.FromObject(EventDirections.Internal, EventTypes.SessionStarted, EventActors.System,
                     new { participantId = connection.UserId, name = connection.Name, connection = connection.ConnectionId }), cancellationToken);
@@ -199,7 +203,7 @@ internal sealed partial class HubParticipants
                 throw await FailAsync(connection, Method, new Refusal(HubErrorCodes.NotJoined,
                     "Join a session first: JoinSession(null) creates one, JoinSession(\"<session id>\") joins one of yours."));
             }
-            if (HubEventReader.ReadEvent(input, connection.UserId, connection.Name, _time.GetUtcNow(), _limits, out var accepted) is { } refusal)
+            if (HubEventReader.ReadEvent(input, connection.UserId, connection.Name, _time.GetUtcNow(), _eventLimits, out var accepted) is { } refusal)
             {
                 await RecordRejectedAsync(sessionId, input, refusal);
                 throw await FailAsync(connection, Method, refusal);
@@ -265,8 +269,7 @@ internal sealed partial class HubParticipants
             connection.Context.Abort();
             return error;
         }
-        var refusal = new Refusal(HubErrorCodes.RateLimited,
-            $"Too many messages: at most {_rates.MessagesPerSecond:0.##} a second (bursts of {_rates.Burst}). Calls beyond it are refused, not recorded.");
+        var refusal = new Refusal(HubErrorCodes.RateLimited, $"Too many messages: {connection.Flood.Describe()}. Calls beyond it are refused, not recorded.");
         var now = _time.GetTimestamp();
         if (_time.GetElapsedTime(connection.LastRateError, now) <= TimeSpan.FromSeconds(1))
         {
@@ -418,17 +421,6 @@ internal sealed partial class HubParticipants
     private static Refusal NoSuchSession(string sessionId) =>
         new(HubErrorCodes.SessionNotFound, $"There is no hub session of yours with the id '{HubEventReader.Shorten(sessionId, 80)}'.");
 
-    private void Release(string userId)
-    {
-        while (_perUser.TryGetValue(userId, out var n))
-        {
-            if (n <= 1 ? _perUser.TryRemove(new KeyValuePair<string, int>(userId, n)) : _perUser.TryUpdate(userId, n - 1, n))
-            {
-                return;
-            }
-        }
-    }
-
     private static partial class Log
     {
         [LoggerMessage(1, LogLevel.Debug, "Hub connection {ConnectionId} joined session {SessionId}, delivering after seq {AfterSeq}")]
@@ -436,9 +428,6 @@ internal sealed partial class HubParticipants
 
         [LoggerMessage(2, LogLevel.Debug, "Hub connection {ConnectionId} left session {SessionId}: {Reason}")]
         public static partial void Left(ILogger logger, string connectionId, string sessionId, string reason);
-
-        [LoggerMessage(3, LogLevel.Information, "Hub connection of user {UserId} refused: already {Max} open")]
-        public static partial void TooManyConnections(ILogger logger, string userId, int max);
 
         [LoggerMessage(4, LogLevel.Information, "Hub connection {ConnectionId} closed for flooding: {Refused} calls refused in ten seconds")]
         public static partial void Flooding(ILogger logger, string connectionId, int refused);

@@ -1,3 +1,4 @@
+using System.Net;
 using System.Security.Claims;
 using Microsoft.AspNetCore.SignalR;
 using Portal.Endpoints.Sockets;
@@ -8,7 +9,7 @@ namespace Portal.Endpoints.Hub;
 /// One open hub connection of a participant: who it is, the session it has joined, and the task that delivers that
 /// session's events to it. <see cref="Gate"/> orders what changes the connection (join, send, leave, disconnect).
 /// </summary>
-internal sealed class ParticipantConnection(HubCallerContext context, string userId, FloodGuard flood, SocketConnections.Lease lease) : IDisposable
+internal sealed class ParticipantConnection(HubCallerContext context, string userId, IPAddress? address, FloodGuard flood, SocketConnections.Lease lease) : IDisposable
 {
     private CancellationTokenSource? _delivery;
     private Task _deliveryTask = Task.CompletedTask;
@@ -18,6 +19,9 @@ internal sealed class ParticipantConnection(HubCallerContext context, string use
     public ClaimsPrincipal User => context.User ?? new ClaimsPrincipal();
     public string UserId => userId;
     public string? Name => context.User?.Identity?.Name;
+
+    /// <summary>The client's address, for the per-address limits.</summary>
+    public IPAddress? Address => address;
     public FloodGuard Flood => flood;
 
     /// <summary>Held while the connection's state changes; invocations of one connection never interleave their appends.</summary>

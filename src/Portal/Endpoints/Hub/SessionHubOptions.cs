@@ -27,10 +27,6 @@ public sealed class SessionHubOptions : IValidatableObject
     [Range(typeof(TimeSpan), "00:00:01", "00:05:00")]
     public TimeSpan HandshakeTimeout { get; set; } = TimeSpan.FromSeconds(15);
 
-    /// <summary>Hub connections one user may have open at once; the next one is closed with <c>too_many_connections</c>.</summary>
-    [Range(1, 100_000)]
-    public int MaxConnectionsPerUser { get; set; } = 20;
-
     /// <summary>Event types Send accepts; empty accepts every well-formed type that is not one of Portal's own.</summary>
     public List<string> EventTypes { get; set; } = [];
 
