@@ -34,7 +34,6 @@ internal sealed partial class HubParticipants
     private readonly SocketConnections _sockets;
     private readonly ClientLimits _limits;
     private readonly IHubContext<SessionHub> _hub;
-    private readonly SessionHubOptions _options;
     private readonly SocketOptions _rates;
     private readonly EventLimits _eventLimits;
     private readonly TimeProvider _time;
@@ -61,17 +60,16 @@ internal sealed partial class HubParticipants
         _sockets = sockets;
         _limits = limits;
         _hub = hub;
-        _options = options.Value;
         _rates = rates.Value;
         _time = time;
         _lifetime = lifetime;
         _logger = logger;
         // An event the log would keep only as a preview could not be replayed whole: the smaller limit applies.
-        var stored = sessions.Value.MaxStoredPayloadBytes;
+        var (hubOptions, stored) = (options.Value, sessions.Value.MaxStoredPayloadBytes);
         _eventLimits = new EventLimits(
-            Math.Min(_options.MaxEventBytes, stored),
-            _options.MaxEventBytes <= stored ? $"{SessionHubOptions.Section}:{nameof(SessionHubOptions.MaxEventBytes)}" : $"{SessionsOptions.Section}:{nameof(SessionsOptions.MaxStoredPayloadBytes)}",
-            _options.EventTypes.Count > 0 ? _options.EventTypes.ToFrozenSet(StringComparer.Ordinal) : null);
+            Math.Min(hubOptions.MaxEventBytes, stored),
+            hubOptions.MaxEventBytes <= stored ? $"{SessionHubOptions.Section}:{nameof(SessionHubOptions.MaxEventBytes)}" : $"{SessionsOptions.Section}:{nameof(SessionsOptions.MaxStoredPayloadBytes)}",
+            hubOptions.EventTypes.Count > 0 ? hubOptions.EventTypes.ToFrozenSet(StringComparer.Ordinal) : null);
     }
 
     public ParticipantConnection? Find(string connectionId) => _connections.GetValueOrDefault(connectionId);

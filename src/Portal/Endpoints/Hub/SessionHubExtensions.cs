@@ -10,7 +10,10 @@ public static class SessionHubExtensions
 {
     public const string DefaultPath = "/hubs/session";
 
-    /// <summary>The participant hub: its options (<c>Portal:Hub</c>), SignalR settings for it alone, the participants, the access policy.</summary>
+    /// <summary>
+    /// The participant hub: its options (<c>Portal:Hub</c>), SignalR settings for it alone, the participants, the access
+    /// policy. Needs the session log (<c>AddSessions</c>) and Portal's limits (<c>AddPortalLimits</c>).
+    /// </summary>
     public static IHostApplicationBuilder AddSessionHub(this IHostApplicationBuilder builder)
     {
         var services = builder.Services;
