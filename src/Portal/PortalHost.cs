@@ -77,8 +77,8 @@ public static class PortalHost
         app.UseStatusCodePages();
         app.UseStaticFiles();
         app.UseAuthentication();
-        app.UseAuthorization();
         app.UsePortalLimits();
+        app.UseAuthorization();
         app.UseAntiforgery();
         app.UseWebSockets();
 

@@ -22,15 +22,15 @@ public sealed class ChatToolsTests(BrowserFixture browser)
         await PortalPage.SendAsync(page, "beta: fix the bike");
         await page.Locator("[data-testid=message-assistant][aria-busy=false]").WaitForAsync();
         var list = page.GetByTestId("conversation-list");
-        await Assertions.Expect(list.Locator("li")).ToHaveCountAsync(2);
+        await Assertions.Expect(list.Locator("li.chat-list-item")).ToHaveCountAsync(2);
 
         await page.GetByTestId("conversation-search").FillAsync("bik");
-        await Assertions.Expect(list.Locator("li")).ToHaveCountAsync(1);
+        await Assertions.Expect(list.Locator("li.chat-list-item")).ToHaveCountAsync(1);
         await Assertions.Expect(list).ToContainTextAsync("beta: fix the bike");
         await page.GetByTestId("conversation-search").FillAsync("no such thing");
         await Assertions.Expect(page.Locator(".chat-list-empty")).ToContainTextAsync("No conversation matches");
         await page.GetByTestId("conversation-search").FillAsync("");
-        await Assertions.Expect(list.Locator("li")).ToHaveCountAsync(2);
+        await Assertions.Expect(list.Locator("li.chat-list-item")).ToHaveCountAsync(2);
 
         var beta = list.Locator("li", new() { HasText = "beta" });
         await beta.GetByTestId("rename").ClickAsync();
@@ -41,21 +41,21 @@ public sealed class ChatToolsTests(BrowserFixture browser)
         await PortalPage.ScreenshotAsync(page, "10-conversation-renamed");
         // The search reads the messages too, not only titles.
         await page.GetByTestId("conversation-search").FillAsync("fix the");
-        await Assertions.Expect(list.Locator("li")).ToHaveCountAsync(1);
+        await Assertions.Expect(list.Locator("li.chat-list-item")).ToHaveCountAsync(1);
         await Assertions.Expect(list).ToContainTextAsync("Bike repairs");
         await page.GetByTestId("conversation-search").FillAsync("");
-        await Assertions.Expect(list.Locator("li")).ToHaveCountAsync(2);
+        await Assertions.Expect(list.Locator("li.chat-list-item")).ToHaveCountAsync(2);
 
         // Deleting the conversation that is open goes back to a new one.
         await list.Locator("li", new() { HasText = "Bike repairs" }).GetByTestId("delete").ClickAsync();
         await PortalPage.ScreenshotAsync(page, "11-conversation-delete-confirm");
         await page.GetByTestId("delete-confirm").ClickAsync();
         await page.WaitForURLAsync(server.BaseAddress.ToString());
-        await Assertions.Expect(list.Locator("li")).ToHaveCountAsync(1);
+        await Assertions.Expect(list.Locator("li.chat-list-item")).ToHaveCountAsync(1);
         await Assertions.Expect(list).Not.ToContainTextAsync("Bike repairs");
         await page.ReloadAsync();
         await PortalPage.WaitForInteractiveAsync(page);
-        await Assertions.Expect(page.GetByTestId("conversation-list").Locator("li")).ToHaveCountAsync(1);
+        await Assertions.Expect(page.GetByTestId("conversation-list").Locator("li.chat-list-item")).ToHaveCountAsync(1);
     }
 
     [Fact]

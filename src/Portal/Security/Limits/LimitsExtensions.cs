@@ -38,7 +38,7 @@ public static class LimitsExtensions
             branch => branch.UseMiddleware<LimitsMiddleware>(new LimitsMiddleware.Listener(port)));
     }
 
-    /// <summary>Limits connections, new sessions and API requests; call it after authentication, so users are known.</summary>
+    /// <summary>Limits connections, new sessions and API requests; call it after authentication, so users are known, and before authorization, so refused credentials count too.</summary>
     public static IApplicationBuilder UsePortalLimits(this IApplicationBuilder app)
     {
         app.UseMiddleware<LimitsMiddleware>(new LimitsMiddleware.Listener(null));
