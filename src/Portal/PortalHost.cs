@@ -7,6 +7,7 @@ using Portal.Endpoints;
 using Portal.Endpoints.AgentSocket;
 using Portal.Endpoints.Ces;
 using Portal.Endpoints.ChatSocket;
+using Portal.Endpoints.Hub;
 using Portal.Endpoints.Sockets;
 using Portal.Proxy;
 using Portal.Proxy.Telemetry;
@@ -63,6 +64,7 @@ public static class PortalHost
         builder.Services.AddOptions<ChatSocketOptions>().BindConfiguration(ChatSocketOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddSingleton<SessionPresence>();
         builder.Services.AddSingleton<SocketConnections>();
+        builder.AddSessionHub();
         builder.Services.AddProblemDetails();
         return builder;
     }
@@ -94,6 +96,7 @@ public static class PortalHost
         app.MapCesProxy("/ces");
         app.MapAgentSocket();
         app.MapChatSocket();
+        app.MapSessionHub();
         app.MapPortalUi();
         return app;
     }

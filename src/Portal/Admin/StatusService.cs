@@ -74,6 +74,7 @@ internal sealed class StatusService
             [
                 new EndpointCount("/ws/agent", _sockets.Count("/ws/agent")),
                 new EndpointCount("/ws/chat", _sockets.Count("/ws/chat")),
+                new EndpointCount("/hubs/session", _sockets.Count("/hubs/session")),
                 new EndpointCount("/ces", _proxy.ActiveConnections, $"{_proxy.ActiveUpstreamConnections} upstream"),
                 new EndpointCount("Blazor circuits", Math.Max(0, _circuits.Open), $"{Math.Max(0, _circuits.Connected)} connected"),
             ],

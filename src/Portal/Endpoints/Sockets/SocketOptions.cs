@@ -1,6 +1,9 @@
 namespace Portal.Endpoints.Sockets;
 
-/// <summary><c>Portal:Sockets</c>: limits of the program-facing WebSocket endpoints (<c>/ws/agent</c>, <c>/ws/chat</c>).</summary>
+/// <summary>
+/// <c>Portal:Sockets</c>: limits of the program-facing WebSocket endpoints (<c>/ws/agent</c>, <c>/ws/chat</c>); the rates and
+/// origins also apply to the participant hub (<c>/hubs/session</c>).
+/// </summary>
 public sealed class SocketOptions
 {
     public const string Section = "Portal:Sockets";
