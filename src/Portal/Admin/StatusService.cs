@@ -24,7 +24,8 @@ public sealed record StatusSnapshot(
     bool WriterFailing,
     long DatabaseBytes,
     long WalBytes,
-    int LoadedSessions);
+    int LoadedSessions,
+    string? WriterError = null);
 
 /// <summary>
 /// Reads the live counts the status page shows from where they are kept: socket endpoints, the proxy's metrics, the
@@ -83,7 +84,8 @@ internal sealed class StatusService
             _writer.Health.Failing,
             FileBytes(_database.FilePath),
             FileBytes(_database.FilePath + "-wal"),
-            _bus.LoadedSessionCount);
+            _bus.LoadedSessionCount,
+            _writer.Health.LastError);
     }
 
     /// <summary>Events per second since the previous sample, resampled once the window has passed (however many pages ask).</summary>

@@ -15,6 +15,9 @@ public static class SessionApi
     public const int MaxPageSize = 500;
     public const int MaxEventLimit = 1_000;
 
+    /// <summary>How long a read waits for the events appended so far to reach the database before answering with what is there.</summary>
+    private static readonly TimeSpan SettleWait = TimeSpan.FromSeconds(2);
+
     /// <summary>The orders <c>?sort=</c> accepts (with <c>dir=asc|desc</c>, newest activity first by default).</summary>
     private static readonly IReadOnlyList<string> SortNames = Enum.GetValues<SessionSort>().Select(SessionSorts.Name).ToList();
 
@@ -110,7 +113,9 @@ public static class SessionApi
         {
             return NotFoundProblem(id);
         }
-        var events = await bus.ReadAsync(id, after, limit + 1, cancellationToken);
+        // Only what is in the database: a seq a client has seen is never handed out again after a crash.
+        var durable = await bus.SettleAsync(id, SettleWait, cancellationToken);
+        var events = (await bus.ReadAsync(id, after, limit + 1, cancellationToken)).Where(e => e.Seq <= durable).ToList();
         var more = events.Count > limit;
         var page = events.Take(limit).Select(ToDto).ToList();
         return TypedResults.Ok(new EventListDto(id, page, page.Count > 0 ? page[^1].Seq : after, more));

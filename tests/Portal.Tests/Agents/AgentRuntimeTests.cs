@@ -160,7 +160,7 @@ public sealed class AgentRuntimeTests
         var events = await harness.Bus.ReadAsync(session.Id, 0, 1_000, Ct);
         Assert.Equal(TurnStatuses.Interrupted, Payload<AgentFinishedPayload>(events.Single(e => e.Type == AgentEventTypes.AgentFinished)).Status);
         Assert.Equal("incomplete", Payload<ResponseItemPayload>(events.Single(e => e.Type == EventTypes.ResponseItem)).Status);
-        Assert.Equal(SessionStatuses.Idle, (await harness.Store.GetAsync(session.Id, Ct))!.Status);
+        Assert.Equal(SessionStatuses.Interrupted, (await harness.Store.GetAsync(session.Id, Ct))!.Status);
     }
 
     [Fact]
@@ -181,7 +181,7 @@ public sealed class AgentRuntimeTests
         var events = await harness.Bus.ReadAsync(session.Id, 0, 100, Ct);
         var finished = Payload<AgentFinishedPayload>(events[^1]);
         Assert.Equal(("run-1", TurnStatuses.Interrupted), (finished.RunId, finished.Status));
-        Assert.Equal(SessionStatuses.Idle, (await harness.Store.GetAsync(session.Id, Ct))!.Status);
+        Assert.Equal(SessionStatuses.Interrupted, (await harness.Store.GetAsync(session.Id, Ct))!.Status);
 
         var chat = harness.Services.GetRequiredService<ChatService>();
         Assert.Equal(SendOutcome.Started, await chat.SendAsync(session.Id, User("alice"), "again", Ct));

@@ -57,7 +57,7 @@ public static class AgentSocketEndpoint
             services.GetRequiredService<AgentRuntime>(),
             services.GetRequiredService<SessionPresence>(),
             options,
-            services.GetRequiredService<IOptions<SessionsOptions>>().Value.MaxStoredPayloadBytes,
+            services.GetRequiredService<IOptions<SessionsOptions>>().Value,
             services.GetRequiredService<TimeProvider>(),
             services.GetRequiredService<ILoggerFactory>().CreateLogger("Portal.Endpoints.AgentSocket"));
         // Connections end with 1001 when Portal shuts down, not when Kestrel gives up waiting for them.

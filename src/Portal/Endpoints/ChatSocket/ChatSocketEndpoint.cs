@@ -38,6 +38,7 @@ public static class ChatSocketEndpoint
             services.GetRequiredService<SessionPresence>(),
             options,
             services.GetRequiredService<IOptions<ChatSocketOptions>>().Value,
+            services.GetRequiredService<IOptions<SessionsOptions>>().Value,
             services.GetRequiredService<TimeProvider>(),
             services.GetRequiredService<ILoggerFactory>().CreateLogger("Portal.Endpoints.ChatSocket"));
         // Connections end with 1001 when Portal shuts down, not when Kestrel gives up waiting for them.
