@@ -41,11 +41,31 @@ public sealed class AgentSocketClient : IAsyncDisposable
         return cookies;
     }
 
-    public static async Task<AgentSocketClient> ConnectAsync(PortalTestServer server, CookieContainer cookies, string query = "")
+    /// <summary>Signs in through the real form of the Portal at <paramref name="baseAddress"/> (one in a process of its own, too).</summary>
+    public static async Task<CookieContainer> SignInAsync(Uri baseAddress, string email, string password)
+    {
+        var cookies = new CookieContainer();
+        using var http = new HttpClient(new HttpClientHandler { CookieContainer = cookies, AllowAutoRedirect = false, UseCookies = true })
+        {
+            BaseAddress = baseAddress,
+            Timeout = TimeSpan.FromSeconds(30),
+        };
+        using var response = await PortalTestServer.PostSignInFormAsync(http, email, password);
+        if (response.StatusCode != HttpStatusCode.Redirect)
+        {
+            throw new InvalidOperationException($"Sign-in of {email} failed: {(int)response.StatusCode}");
+        }
+        return cookies;
+    }
+
+    public static Task<AgentSocketClient> ConnectAsync(PortalTestServer server, CookieContainer cookies, string query = "") =>
+        ConnectAsync(server.BaseAddress, cookies, query);
+
+    public static async Task<AgentSocketClient> ConnectAsync(Uri baseAddress, CookieContainer cookies, string query = "")
     {
         var socket = new ClientWebSocket();
         socket.Options.Cookies = cookies;
-        var uri = new UriBuilder(server.BaseAddress) { Scheme = "ws", Path = "/ws/agent", Query = query }.Uri;
+        var uri = new UriBuilder(baseAddress) { Scheme = "ws", Path = "/ws/agent", Query = query }.Uri;
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
         await socket.ConnectAsync(uri, timeout.Token);
         var client = new AgentSocketClient(socket);

@@ -73,7 +73,7 @@ public static class HealthEndpoints
             if (health.Backpressured || queued >= capacity)
             {
                 return Task.FromResult(HealthCheckResult.Degraded(
-                    $"The event writer's queue is full ({queued} of {capacity} events): appends wait for it to drain, nothing is dropped."));
+                    $"The event writer's queue was full within the last second ({queued} of {capacity} events queued now): appends wait for room, nothing is dropped."));
             }
             return Task.FromResult(HealthCheckResult.Healthy($"Database reachable; {health.EventsWritten} events written, {queued} queued."));
         }
