@@ -23,6 +23,7 @@ internal sealed partial class ProxyConnection(
     private readonly TimeProvider _time = services.Time;
     private WebSocket? _upstream;
     private CesCloseInfo? _closed;
+    private ConnectionActivity? _activity;
     private long _configSentAt;
     private bool _sawUpstreamMessage;
 
@@ -203,7 +204,7 @@ internal sealed partial class ProxyConnection(
     private async Task ForwardUntilClosedAsync(CancellationToken stopping)
     {
         var upstream = _upstream!;
-        var activity = new ConnectionActivity(_time);
+        var activity = _activity = new ConnectionActivity(_time);
         using var stopWatching = CancellationTokenSource.CreateLinkedTokenSource(stopping);
         // The pumps take no token: cancelling a pending WebSocket receive or send aborts that socket, and each leg
         // must be closed with a proper close frame. They end when their socket closes, fails or is aborted.
@@ -214,7 +215,24 @@ internal sealed partial class ProxyConnection(
         var watch = WatchAsync(activity, stopping, stopWatching.Token);
 
         var first = await Task.WhenAny(toUpstream, toClient, watch);
-        if (first == watch && await watch is { } reason)
+        if (first == watch && await watch == CloseFrames.UpstreamTooSlow)
+        {
+            Log.ClosingBoth(logger, CloseFrames.UpstreamTooSlow);
+            // As if it had vanished: cut it, then the widget hears why.
+            upstream.Abort();
+            await WaitOrAbortAsync(toClient, client);
+            await UpstreamLostAsync(null, CloseFrames.UpstreamTooSlow,
+                $"The upstream took over {_options.MessageTimeout.TotalSeconds:0.#} s to send one message.");
+        }
+        else if (first == watch && await watch == CloseFrames.ClientTooSlow)
+        {
+            Log.ClosingBoth(logger, CloseFrames.ClientTooSlow);
+            await TryCloseAsync(client, WebSocketCloseStatus.PolicyViolation, CloseFrames.ClientTooSlow);
+            await TryCloseAsync(upstream, WebSocketCloseStatus.EndpointUnavailable, "Client too slow");
+            _closed = new CesCloseInfo(1008, CloseFrames.ClientTooSlow, 1001, "Client too slow", "proxy",
+                $"The client took over {_options.MessageTimeout.TotalSeconds:0.#} s to send one message.");
+        }
+        else if (first == watch && await watch is { } reason)
         {
             Log.ClosingBoth(logger, reason);
             await TryCloseAsync(client, WebSocketCloseStatus.EndpointUnavailable, reason);
@@ -325,7 +343,11 @@ internal sealed partial class ProxyConnection(
     {
         var code = status is { } s ? (int)s : 1006;
         var text = string.IsNullOrEmpty(reason) ? CloseFrames.UpstreamLost : reason;
-        await TrySendAsync(client, CloseFrames.ConnectionClosed(text, code));
+        // Cut in the middle of a message to the widget, a frame would continue that message: then the close alone says why.
+        if (_activity?.PartlySent(FrameDirection.UpstreamToClient) != true)
+        {
+            await TrySendAsync(client, CloseFrames.ConnectionClosed(text, code));
+        }
         var clientReason = CloseFrames.Reason(string.Create(CultureInfo.InvariantCulture, $"Upstream closed ({code}): {text}"));
         await TryCloseAsync(client, WebSocketCloseStatus.NormalClosure, clientReason);
         _closed = new CesCloseInfo(1000, clientReason, code, reason, "upstream", detail);
@@ -366,6 +388,17 @@ internal sealed partial class ProxyConnection(
                 if (wait != Timeout.InfiniteTimeSpan && wait <= TimeSpan.Zero)
                 {
                     return CloseFrames.IdleTimeout;
+                }
+                if (_options.MessageTimeout > TimeSpan.Zero)
+                {
+                    var slowest = activity.SlowestMessage();
+                    if (slowest is { } slow && slow.For >= _options.MessageTimeout)
+                    {
+                        return slow.Direction == FrameDirection.UpstreamToClient ? CloseFrames.UpstreamTooSlow : CloseFrames.ClientTooSlow;
+                    }
+                    // A message that begins while this waits is looked at within half the timeout.
+                    var look = slowest is { } under ? _options.MessageTimeout - under.For : _options.MessageTimeout / 2;
+                    wait = wait == Timeout.InfiniteTimeSpan || look < wait ? look : wait;
                 }
                 await Task.Delay(wait, _time, done);
             }
