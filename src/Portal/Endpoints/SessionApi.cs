@@ -42,7 +42,35 @@ public static class SessionApi
 
     public sealed record SessionListDto(IReadOnlyList<SessionDto> Items, int Page, int PageSize, int Total);
 
-    public sealed record EventDto(long Seq, DateTimeOffset Time, string Direction, string Type, string Actor, System.Text.Json.JsonElement Payload, int Size);
+    public sealed record EventDto(long Seq, DateTimeOffset Time, string Direction, string Type, string Actor, StoredJson Payload, int Size);
+
+    /// <summary>
+    /// A stored payload, written into the response as it is stored rather than re-encoded: JSON may hold what .NET's
+    /// strings cannot (a lone <c>"\ud800"</c> escape), and one such payload must not make a whole page of events a 500.
+    /// </summary>
+    [System.Text.Json.Serialization.JsonConverter(typeof(StoredJsonConverter))]
+    public readonly record struct StoredJson(string Json);
+
+    internal sealed class StoredJsonConverter : System.Text.Json.Serialization.JsonConverter<StoredJson>
+    {
+        public override StoredJson Read(ref System.Text.Json.Utf8JsonReader reader, Type typeToConvert, System.Text.Json.JsonSerializerOptions options)
+        {
+            using var document = System.Text.Json.JsonDocument.ParseValue(ref reader);
+            return new StoredJson(document.RootElement.GetRawText());
+        }
+
+        public override void Write(System.Text.Json.Utf8JsonWriter writer, StoredJson value, System.Text.Json.JsonSerializerOptions options)
+        {
+            try
+            {
+                writer.WriteRawValue(value.Json);
+            }
+            catch (System.Text.Json.JsonException)
+            {
+                writer.WriteStringValue(value.Json); // a payload stored as text, not JSON
+            }
+        }
+    }
 
     public sealed record EventListDto(string SessionId, IReadOnlyList<EventDto> Events, long LastSeq, bool More);
 
@@ -148,20 +176,7 @@ public static class SessionApi
     }
 
     internal static EventDto ToDto(SessionEvent e) =>
-        new(e.Seq, e.Time, e.Direction, e.Type, e.Actor, ParsePayload(e.Payload), e.Size);
-
-    private static System.Text.Json.JsonElement ParsePayload(string payload)
-    {
-        try
-        {
-            using var doc = System.Text.Json.JsonDocument.Parse(payload);
-            return doc.RootElement.Clone();
-        }
-        catch (System.Text.Json.JsonException)
-        {
-            return System.Text.Json.JsonSerializer.SerializeToElement(payload);
-        }
-    }
+        new(e.Seq, e.Time, e.Direction, e.Type, e.Actor, new StoredJson(e.Payload), e.Size);
 
     private static ProblemHttpResult NotFoundProblem(string id) => TypedResults.Problem(
         statusCode: StatusCodes.Status404NotFound,

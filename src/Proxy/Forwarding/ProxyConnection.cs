@@ -96,6 +96,9 @@ internal sealed partial class ProxyConnection(
                 _upstream.Dispose();
                 services.Metrics.UpstreamClosed();
             }
+            // Whatever closed the client (a bad config, an unreachable upstream, an oversized message), a widget
+            // that kept sending would otherwise lose that close to the reset of a connection closed with unread data.
+            await DrainAsync(client);
             services.Metrics.ConnectionClosed();
             var closed = _closed ?? new CesCloseInfo((int?)client.CloseStatus, client.CloseStatusDescription, null, null, "client", "The connection ended.");
             await ObserveAsync(o => o.ClosedAsync(closed, CancellationToken.None));
@@ -261,6 +264,39 @@ internal sealed partial class ProxyConnection(
         await both;
         await CompleteHandshakeAsync(upstream);
         await CompleteHandshakeAsync(client);
+    }
+
+    /// <summary>
+    /// A socket that sent its close waits for the peer's: what the peer still sends is read and dropped until then, at
+    /// most the close timeout, so the close is not lost to the reset of a connection closed with unread data.
+    /// </summary>
+    private async Task DrainAsync(WebSocket socket)
+    {
+        if (socket.State != WebSocketState.CloseSent)
+        {
+            return;
+        }
+        var buffer = ArrayPool<byte>.Shared.Rent(4096);
+        try
+        {
+            using var timeout = new CancellationTokenSource(_options.CloseTimeout, _time);
+            while (socket.State == WebSocketState.CloseSent)
+            {
+                var result = await socket.ReceiveAsync(buffer.AsMemory(), timeout.Token);
+                if (result.MessageType == WebSocketMessageType.Close)
+                {
+                    break;
+                }
+            }
+        }
+        catch (Exception ex) when (ex is WebSocketException or IOException or OperationCanceledException)
+        {
+            socket.Abort();
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
     }
 
     /// <summary>The client-to-upstream pump stopped first: the client closed, vanished, or the upstream cannot take messages.</summary>

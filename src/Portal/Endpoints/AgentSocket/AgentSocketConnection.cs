@@ -125,11 +125,13 @@ internal sealed partial class AgentSocketConnection(
             // Told first: recording the detach waits for room in the log like everything else.
             Log.LogBusy(logger, _sessionId ?? "", sessions.AppendTimeout);
             await CloseAsync(SessionLogWait.TryAgainLater, SessionLogWait.Reason);
+            await SocketClosing.DrainUntilClosedAsync(socket);
             await DetachAsync(SessionLogWait.Reason, (int)SessionLogWait.TryAgainLater);
             return;
         }
         await DetachAsync(closeReason, (int)closeStatus);
         await CloseAsync(closeStatus, closeReason);
+        await SocketClosing.DrainUntilClosedAsync(socket);
     }
 
     private volatile bool _shuttingDown;
@@ -165,7 +167,7 @@ internal sealed partial class AgentSocketConnection(
         JsonDocument document;
         try
         {
-            document = JsonDocument.Parse(message.Data, new JsonDocumentOptions { MaxDepth = 64 });
+            document = SocketJson.Parse(message.Data, maxDepth: 64);
         }
         catch (JsonException ex)
         {
@@ -383,6 +385,12 @@ internal sealed partial class AgentSocketConnection(
         if (_sender is not null)
         {
             await _sender.CancelAsync();
+            // A frame being sent is finished, not cancelled (that would abort the connection), unless the client has
+            // stopped reading altogether.
+            if (await Task.WhenAny(_senderTask, Task.Delay(SocketClosing.Grace, time, CancellationToken.None)) != _senderTask)
+            {
+                socket.Abort();
+            }
             await _senderTask;
             _sender.Dispose();
             _sender = null;
@@ -486,7 +494,8 @@ internal sealed partial class AgentSocketConnection(
         await _sendLock.WaitAsync(cancellationToken);
         try
         {
-            await socket.SendAsync(buffer.WrittenMemory, WebSocketMessageType.Text, endOfMessage: true, cancellationToken);
+            // Not cancelled once started: cancelling a pending WebSocket send aborts the connection (see DetachAsync).
+            await socket.SendAsync(buffer.WrittenMemory, WebSocketMessageType.Text, endOfMessage: true, CancellationToken.None);
         }
         finally
         {

@@ -88,6 +88,11 @@ internal sealed partial class ChatSocketConnection(
         }
         await stop.CancelAsync();
         _queries.Writer.TryComplete();
+        // An answer being sent is finished, unless the client has stopped reading altogether.
+        if (await Task.WhenAny(answering, Task.Delay(CloseGrace, time, CancellationToken.None)) != answering)
+        {
+            socket.Abort();
+        }
         await answering;
         await watching;
         await EndSessionAsync();
@@ -156,7 +161,7 @@ internal sealed partial class ChatSocketConnection(
         JsonDocument document;
         try
         {
-            document = JsonDocument.Parse(message.Data, new JsonDocumentOptions { MaxDepth = 64 });
+            document = SocketJson.Parse(message.Data, maxDepth: 64);
         }
         catch (JsonException ex)
         {
@@ -431,7 +436,9 @@ internal sealed partial class ChatSocketConnection(
             await bus.AppendAsync(_sessionId, new NewSessionEvent(EventDirections.Out, frame.Type, actor, Encoding.UTF8.GetString(json), json.Length), CancellationToken.None);
             if (await SessionLogWait.UntilDurableAsync(bus, _sessionId, sessions.AppendTimeout, cancellationToken))
             {
-                await socket.SendAsync(json, WebSocketMessageType.Text, endOfMessage: true, cancellationToken);
+                // Not cancelled once started: cancelling a pending WebSocket send aborts the connection, and the close
+                // that follows the end of the receive loop would never be sent (see RunAsync).
+                await socket.SendAsync(json, WebSocketMessageType.Text, endOfMessage: true, CancellationToken.None);
             }
             else
             {
@@ -484,27 +491,7 @@ internal sealed partial class ChatSocketConnection(
     private async Task CloseAsync()
     {
         await CloseOutputAsync();
-        if (socket.State != WebSocketState.CloseSent)
-        {
-            return;
-        }
-        // Closing with unread data would reset the connection and could lose our close frame on the client's side.
-        using var timeout = new CancellationTokenSource(CloseGrace);
-        var buffer = new byte[4096];
-        try
-        {
-            while (socket.State == WebSocketState.CloseSent)
-            {
-                var result = await socket.ReceiveAsync(buffer.AsMemory(), timeout.Token);
-                if (result.MessageType == WebSocketMessageType.Close)
-                {
-                    break;
-                }
-            }
-        }
-        catch (Exception ex) when (ex is WebSocketException or OperationCanceledException)
-        {
-        }
+        await SocketClosing.DrainUntilClosedAsync(socket);
     }
 
     /// <summary>Records a frame that cannot be acted on; false when the log could not take it in time (the client is then closed with 1013).</summary>

@@ -193,8 +193,10 @@ internal sealed partial class DurableEventWriter : IHostedLifecycleService, IDis
                     WriteBatch();
                     break;
                 }
-                catch (SqliteException ex) when (!_abort.IsCancellationRequested)
+                catch (Exception ex) when (ex is not OperationCanceledException && !_abort.IsCancellationRequested)
                 {
+                    // SQLite's failures (a lock, a full disk) pass; anything else is a bug, and is reported the same way
+                    // (log, health, status page) rather than ending the writer's loop, after which nothing would be written.
                     attempt++;
                     Health.RecordFailure(ex.Message);
                     Log.BatchFailed(_logger, _batch.Count, attempt, ex.Message, QueueDepth);
