@@ -190,6 +190,25 @@ public sealed class AgentRuntimeTests
     }
 
     [Fact]
+    public async Task Restart_TwiceAfterACrashMidReply_ClosesTheCutOffTurnOnce_AndTheSessionStaysInterrupted()
+    {
+        var harness = await SessionsHarness.StartAsync(Fast);
+        var session = await harness.Bus.CreateSessionAsync(new NewSession(SessionKinds.Agent, "alice"), Ct);
+        var input = await harness.Bus.AppendAsync(session.Id, AgentJson.Event(EventDirections.In, EventTypes.UserInput, EventActors.User, UserInputPayload.FromText("hi")), Ct);
+        await harness.Bus.AppendAsync(session.Id, AgentJson.Event(EventDirections.Internal, EventTypes.RunStarted, EventActors.Agent,
+            new RunStartedPayload("run-1", input.Seq, "Offline agent", "offline", "offline", true)), Ct);
+        await harness.Bus.SetStatusAsync(session.Id, SessionStatuses.Active, Ct);
+
+        harness = await harness.RestartAsync(Fast);
+        harness = await harness.RestartAsync(Fast);
+        await using var _ = harness;
+
+        var events = await harness.Bus.ReadAsync(session.Id, 0, 100, Ct);
+        Assert.Single(events, e => e.Type == AgentEventTypes.AgentFinished);
+        Assert.Equal(SessionStatuses.Interrupted, (await harness.Store.GetAsync(session.Id, Ct))!.Status);
+    }
+
+    [Fact]
     public async Task Delete_DuringATurn_StopsIt()
     {
         await using var harness = await SessionsHarness.StartAsync(Slow);
