@@ -41,20 +41,40 @@ public sealed class AgentSocketClient : IAsyncDisposable
         return cookies;
     }
 
+    /// <summary>Signs in through the real form of the Portal at <paramref name="baseAddress"/> (one in a process of its own, too).</summary>
+    public static async Task<CookieContainer> SignInAsync(Uri baseAddress, string email, string password)
+    {
+        var cookies = new CookieContainer();
+        using var http = new HttpClient(new HttpClientHandler { CookieContainer = cookies, AllowAutoRedirect = false, UseCookies = true })
+        {
+            BaseAddress = baseAddress,
+            Timeout = TimeSpan.FromSeconds(30),
+        };
+        using var response = await PortalTestServer.PostSignInFormAsync(http, email, password);
+        if (response.StatusCode != HttpStatusCode.Redirect)
+        {
+            throw new InvalidOperationException($"Sign-in of {email} failed: {(int)response.StatusCode}");
+        }
+        return cookies;
+    }
+
     public static Task<AgentSocketClient> ConnectAsync(PortalTestServer server, CookieContainer cookies, string query = "") =>
-        ConnectAsync(server, options => options.Cookies = cookies, query);
+        ConnectAsync(server.BaseAddress, cookies, query);
+
+    public static Task<AgentSocketClient> ConnectAsync(Uri baseAddress, CookieContainer cookies, string query = "") =>
+        ConnectAsync(baseAddress, options => options.Cookies = cookies, query);
 
     /// <summary>Connects with an API token: as a Bearer header, or as a browser must, in the <c>access_token</c> query parameter.</summary>
     public static Task<AgentSocketClient> ConnectWithTokenAsync(PortalTestServer server, string token, bool inQuery = false, string query = "") =>
         inQuery
-            ? ConnectAsync(server, _ => { }, (query.Length > 0 ? query + "&" : "") + "access_token=" + Uri.EscapeDataString(token))
-            : ConnectAsync(server, options => options.SetRequestHeader("Authorization", "Bearer " + token), query);
+            ? ConnectAsync(server.BaseAddress, _ => { }, (query.Length > 0 ? query + "&" : "") + "access_token=" + Uri.EscapeDataString(token))
+            : ConnectAsync(server.BaseAddress, options => options.SetRequestHeader("Authorization", "Bearer " + token), query);
 
-    private static async Task<AgentSocketClient> ConnectAsync(PortalTestServer server, Action<ClientWebSocketOptions> configure, string query)
+    private static async Task<AgentSocketClient> ConnectAsync(Uri baseAddress, Action<ClientWebSocketOptions> configure, string query)
     {
         var socket = new ClientWebSocket();
         configure(socket.Options);
-        var uri = new UriBuilder(server.BaseAddress) { Scheme = "ws", Path = "/ws/agent", Query = query }.Uri;
+        var uri = new UriBuilder(baseAddress) { Scheme = "ws", Path = "/ws/agent", Query = query }.Uri;
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
         await socket.ConnectAsync(uri, timeout.Token);
         var client = new AgentSocketClient(socket);

@@ -32,11 +32,16 @@ public sealed partial class PortalTestServer : IAsyncDisposable
     public string Folder { get; }
     public IServiceProvider Services => _app.Services;
 
-    /// <summary>Starts Portal; <paramref name="configure"/> changes the builder after Portal's defaults (extra log providers, services), <paramref name="map"/> maps endpoints besides Portal's own.</summary>
+    /// <param name="settings">Configuration on top of the test defaults.</param>
+    /// <param name="withAdmin">Whether admin@portal.test is created at start.</param>
+    /// <param name="configure">Runs after Portal's services are added, before the host is built (extra log providers, replaced services).</param>
+    /// <param name="map">Maps endpoints besides Portal's own.</param>
+    /// <param name="folder">Where the database goes; a fresh temp folder when null. A given folder is not deleted at the end.</param>
     public static async Task<PortalTestServer> StartAsync(Dictionary<string, string?>? settings = null, bool withAdmin = true,
-        Action<WebApplicationBuilder>? configure = null, Action<WebApplication>? map = null)
+        Action<WebApplicationBuilder>? configure = null, Action<WebApplication>? map = null, string? folder = null)
     {
-        var folder = Directory.CreateTempSubdirectory("portal-it-").FullName;
+        var owned = folder is null;
+        folder ??= Directory.CreateTempSubdirectory("portal-it-").FullName;
         var builder = PortalHost.CreateBuilder(["--urls", "http://127.0.0.1:0"]);
         var config = new Dictionary<string, string?>
         {
@@ -62,8 +67,10 @@ public sealed partial class PortalTestServer : IAsyncDisposable
         app.MapPortal();
         map?.Invoke(app);
         await app.StartAsync(TestContext.Current.CancellationToken);
-        return new PortalTestServer(app, folder);
+        return new PortalTestServer(app, folder) { _ownsFolder = owned };
     }
+
+    private bool _ownsFolder = true;
 
     /// <summary>A client that keeps cookies and does not follow redirects, so tests see what the server answered.</summary>
     public HttpClient CreateClient(CookieContainer? cookies = null) =>
@@ -133,6 +140,10 @@ public sealed partial class PortalTestServer : IAsyncDisposable
         await _app.StopAsync(CancellationToken.None);
         await _app.DisposeAsync();
         SqliteConnection.ClearAllPools();
+        if (!_ownsFolder)
+        {
+            return;
+        }
         try
         {
             Directory.Delete(Folder, recursive: true);

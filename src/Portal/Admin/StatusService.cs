@@ -26,7 +26,8 @@ public sealed record StatusSnapshot(
     long DatabaseBytes,
     long WalBytes,
     int LoadedSessions,
-    IReadOnlyList<LimitCount> Limits);
+    IReadOnlyList<LimitCount> Limits,
+    string? WriterError = null);
 
 /// <summary>
 /// Reads the live counts the status page shows from where they are kept: socket endpoints, the proxy's metrics, the
@@ -89,7 +90,8 @@ internal sealed class StatusService
             FileBytes(_database.FilePath),
             FileBytes(_database.FilePath + "-wal"),
             _bus.LoadedSessionCount,
-            _limits.Counts());
+            _limits.Counts(),
+            _writer.Health.LastError);
     }
 
     /// <summary>Events per second since the previous sample, resampled once the window has passed (however many pages ask).</summary>

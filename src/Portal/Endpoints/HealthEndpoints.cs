@@ -1,4 +1,6 @@
 using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Options;
+using Portal.Sessions;
 using Portal.Sessions.Storage;
 
 namespace Portal.Endpoints;
@@ -36,8 +38,15 @@ public static class HealthEndpoints
         });
     }
 
-    internal sealed class DatabaseHealthCheck(PortalDatabase database, DurableEventWriter writer) : IHealthCheck
+    /// <summary>
+    /// Healthy while events reach the database; degraded while the writer retries a failed batch (a locked database, a
+    /// full disk) or its queue is full (appends wait); unhealthy when the database cannot be read, or the writer has been
+    /// failing for <see cref="UnhealthyAfter"/>. Nothing is dropped in any of these states.
+    /// </summary>
+    internal sealed class DatabaseHealthCheck(PortalDatabase database, DurableEventWriter writer, IOptions<SessionsOptions> options) : IHealthCheck
     {
+        public static readonly TimeSpan UnhealthyAfter = TimeSpan.FromMinutes(1);
+
         public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
         {
             try
@@ -52,9 +61,21 @@ public static class HealthEndpoints
                 return Task.FromResult(HealthCheckResult.Unhealthy($"The database cannot be read: {ex.Message}"));
             }
             var health = writer.Health;
-            return Task.FromResult(health.Failing
-                ? HealthCheckResult.Degraded($"The event writer is retrying a failed batch ({health.LastError}); appends wait, nothing is dropped.")
-                : HealthCheckResult.Healthy($"Database reachable; {health.EventsWritten} events written, {writer.QueueDepth} queued."));
+            var queued = writer.QueueDepth;
+            var capacity = options.Value.WriterQueueCapacity;
+            if (health.Failing)
+            {
+                var failing = health.FailingFor;
+                var description = $"The event writer has been retrying a failed batch for {failing.TotalSeconds:0} s ({health.LastError}); " +
+                    $"{queued} of {capacity} events queued; appends wait when the queue is full, nothing is dropped.";
+                return Task.FromResult(failing >= UnhealthyAfter ? HealthCheckResult.Unhealthy(description) : HealthCheckResult.Degraded(description));
+            }
+            if (health.Backpressured || queued >= capacity)
+            {
+                return Task.FromResult(HealthCheckResult.Degraded(
+                    $"The event writer's queue was full within the last second ({queued} of {capacity} events queued now): appends wait for room, nothing is dropped."));
+            }
+            return Task.FromResult(HealthCheckResult.Healthy($"Database reachable; {health.EventsWritten} events written, {queued} queued."));
         }
     }
 }

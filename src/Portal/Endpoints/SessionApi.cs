@@ -20,6 +20,9 @@ public static class SessionApi
     public const int MaxPageSize = 500;
     public const int MaxEventLimit = 1_000;
 
+    /// <summary>How long a read waits for the events appended so far to reach the database before answering with what is there.</summary>
+    private static readonly TimeSpan SettleWait = TimeSpan.FromSeconds(2);
+
     /// <summary>The orders <c>?sort=</c> accepts (with <c>dir=asc|desc</c>, newest activity first by default).</summary>
     private static readonly IReadOnlyList<string> SortNames = Enum.GetValues<SessionSort>().Select(SessionSorts.Name).ToList();
 
@@ -45,7 +48,35 @@ public static class SessionApi
 
     public sealed record SessionListDto(IReadOnlyList<SessionDto> Items, int Page, int PageSize, int Total);
 
-    public sealed record EventDto(long Seq, DateTimeOffset Time, string Direction, string Type, string Actor, System.Text.Json.JsonElement Payload, int Size);
+    public sealed record EventDto(long Seq, DateTimeOffset Time, string Direction, string Type, string Actor, StoredJson Payload, int Size);
+
+    /// <summary>
+    /// A stored payload, written into the response as it is stored rather than re-encoded: JSON may hold what .NET's
+    /// strings cannot (a lone <c>"\ud800"</c> escape), and one such payload must not make a whole page of events a 500.
+    /// </summary>
+    [System.Text.Json.Serialization.JsonConverter(typeof(StoredJsonConverter))]
+    public readonly record struct StoredJson(string Json);
+
+    internal sealed class StoredJsonConverter : System.Text.Json.Serialization.JsonConverter<StoredJson>
+    {
+        public override StoredJson Read(ref System.Text.Json.Utf8JsonReader reader, Type typeToConvert, System.Text.Json.JsonSerializerOptions options)
+        {
+            using var document = System.Text.Json.JsonDocument.ParseValue(ref reader);
+            return new StoredJson(document.RootElement.GetRawText());
+        }
+
+        public override void Write(System.Text.Json.Utf8JsonWriter writer, StoredJson value, System.Text.Json.JsonSerializerOptions options)
+        {
+            try
+            {
+                writer.WriteRawValue(value.Json);
+            }
+            catch (System.Text.Json.JsonException)
+            {
+                writer.WriteStringValue(value.Json); // a payload stored as text, not JSON
+            }
+        }
+    }
 
     public sealed record EventListDto(string SessionId, IReadOnlyList<EventDto> Events, long LastSeq, bool More);
 
@@ -117,7 +148,9 @@ public static class SessionApi
             return NotFoundProblem(id);
         }
         await audit.RecordAsync(user, session, SessionReadAudit.Via.EventsApi, cancellationToken);
-        var events = await bus.ReadAsync(id, after, limit + 1, cancellationToken);
+        // Only what is in the database: a seq a client has seen is never handed out again after a crash.
+        var durable = await bus.SettleAsync(id, SettleWait, cancellationToken);
+        var events = (await bus.ReadAsync(id, after, limit + 1, cancellationToken)).Where(e => e.Seq <= durable).ToList();
         var more = events.Count > limit;
         var page = events.Take(limit).Select(ToDto).ToList();
         return TypedResults.Ok(new EventListDto(id, page, page.Count > 0 ? page[^1].Seq : after, more));
@@ -151,20 +184,7 @@ public static class SessionApi
     }
 
     internal static EventDto ToDto(SessionEvent e) =>
-        new(e.Seq, e.Time, e.Direction, e.Type, e.Actor, ParsePayload(e.Payload), e.Size);
-
-    private static System.Text.Json.JsonElement ParsePayload(string payload)
-    {
-        try
-        {
-            using var doc = System.Text.Json.JsonDocument.Parse(payload);
-            return doc.RootElement.Clone();
-        }
-        catch (System.Text.Json.JsonException)
-        {
-            return System.Text.Json.JsonSerializer.SerializeToElement(payload);
-        }
-    }
+        new(e.Seq, e.Time, e.Direction, e.Type, e.Actor, new StoredJson(e.Payload), e.Size);
 
     private static ProblemHttpResult NotFoundProblem(string id) => TypedResults.Problem(
         statusCode: StatusCodes.Status404NotFound,

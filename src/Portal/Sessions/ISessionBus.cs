@@ -1,9 +1,10 @@
 namespace Portal.Sessions;
 
 /// <summary>
-/// The spine of Portal: sessions and their event logs. Appending assigns the next <c>seq</c>, hands the event
-/// to the durable writer and publishes it to live subscribers; subscribing from a seq yields stored history,
-/// then the live tail, with no gap and no duplicate.
+/// The spine of Portal: sessions and their event logs. Appending assigns the next <c>seq</c> and hands the event
+/// to the durable writer, which publishes it to live subscribers once it is committed; subscribing from a seq yields
+/// stored history, then the live tail, with no gap and no duplicate. What a subscriber receives is in the database:
+/// a kill -9 takes back nothing a client was shown (see docs/durability.md).
 /// </summary>
 public interface ISessionBus
 {
@@ -13,7 +14,7 @@ public interface ISessionBus
     /// <exception cref="SessionNotFoundException">No session has this id.</exception>
     ValueTask<SessionEvent> AppendAsync(string sessionId, NewSessionEvent newEvent, CancellationToken cancellationToken);
 
-    /// <summary>Every event with a seq above <paramref name="afterSeq"/>, in order, then live ones until cancelled.</summary>
+    /// <summary>Every event with a seq above <paramref name="afterSeq"/>, in order, then live ones until cancelled; each only once it is durable.</summary>
     /// <exception cref="SessionNotFoundException">No session has this id.</exception>
     IAsyncEnumerable<SessionEvent> SubscribeAsync(string sessionId, long afterSeq, CancellationToken cancellationToken);
 
@@ -23,6 +24,10 @@ public interface ISessionBus
 
     /// <summary>The highest seq appended so far (0 for an empty log).</summary>
     ValueTask<long> GetLastSeqAsync(string sessionId, CancellationToken cancellationToken);
+
+    /// <summary>The highest seq up to which the session's events are in the database; clients are shown no event beyond it.</summary>
+    /// <exception cref="SessionNotFoundException">No session has this id.</exception>
+    ValueTask<long> GetDurableSeqAsync(string sessionId, CancellationToken cancellationToken);
 
     /// <summary>Waits until every event appended to the session so far is in the database.</summary>
     Task WaitUntilDurableAsync(string sessionId, CancellationToken cancellationToken);
@@ -36,4 +41,26 @@ public interface ISessionBus
 
     /// <summary>Deletes a session and its events; later appends to it fail.</summary>
     Task<bool> DeleteSessionAsync(string sessionId, CancellationToken cancellationToken);
+}
+
+public static class SessionBusExtensions
+{
+    /// <summary>
+    /// What a client may be shown of a session now: waits up to <paramref name="wait"/> for the events appended so far
+    /// to reach the database (a writer retrying a failed batch may take longer), then returns the durable seq.
+    /// </summary>
+    public static async Task<long> SettleAsync(this ISessionBus bus, string sessionId, TimeSpan wait, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(bus);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(wait);
+        try
+        {
+            await bus.WaitUntilDurableAsync(sessionId, timeout.Token);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+        }
+        return await bus.GetDurableSeqAsync(sessionId, cancellationToken);
+    }
 }

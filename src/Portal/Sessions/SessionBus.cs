@@ -116,7 +116,6 @@ internal sealed partial class SessionBus : ISessionBus
             var state = await GetStateAsync(sessionId, cancellationToken);
             var subscriber = new SessionState.Subscriber(_options.SubscriberBuffer);
             long liveFrom;
-            SessionEvent[] pending;
             lock (state.Gate)
             {
                 if (state.Deleted)
@@ -127,11 +126,11 @@ internal sealed partial class SessionBus : ISessionBus
                 {
                     continue;
                 }
-                (liveFrom, pending) = state.Subscribe(subscriber, last);
+                liveFrom = state.Subscribe(subscriber);
             }
             try
             {
-                // History: the store holds a gap-free prefix of the log; the pending snapshot covers the rest up to liveFrom.
+                // History: everything up to liveFrom is durable, so the store holds it, gap-free.
                 while (last < liveFrom)
                 {
                     var page = await ReadStoredAsync(state, last, liveFrom, HistoryPageSize, cancellationToken);
@@ -145,15 +144,7 @@ internal sealed partial class SessionBus : ISessionBus
                         break;
                     }
                 }
-                foreach (var e in pending)
-                {
-                    if (e.Seq > last && e.Seq <= liveFrom)
-                    {
-                        yield return e;
-                        last = e.Seq;
-                    }
-                }
-                // Live tail.
+                // Live tail: each event as the writer commits it.
                 while (await subscriber.Reader.WaitToReadAsync(cancellationToken))
                 {
                     while (subscriber.Reader.TryRead(out var e))
@@ -212,6 +203,15 @@ internal sealed partial class SessionBus : ISessionBus
         lock (state.Gate)
         {
             return state.LastSeq;
+        }
+    }
+
+    public async ValueTask<long> GetDurableSeqAsync(string sessionId, CancellationToken cancellationToken)
+    {
+        var state = await GetStateAsync(sessionId, cancellationToken);
+        lock (state.Gate)
+        {
+            return state.DurableSeq;
         }
     }
 

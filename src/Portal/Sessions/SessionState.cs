@@ -4,8 +4,10 @@ namespace Portal.Sessions;
 
 /// <summary>
 /// The in-memory side of one session's log: the last seq handed out, the events not yet durable, the live
-/// subscribers. Every field is guarded by the instance lock; seq assignment, the hand-off to the writer and the
-/// publication to subscribers happen under it, so all three see events in seq order.
+/// subscribers. Every field is guarded by the instance lock; seq assignment and the hand-off to the writer happen
+/// under it, and so does the publication to subscribers once the writer has committed an event, so all of them see
+/// events in seq order. Subscribers get an event only after it is in the database: a client is never shown an event
+/// that a crash could take back, and a seq it has seen is never handed out again after a restart.
 /// </summary>
 internal sealed class SessionState(string id, long key, long lastSeq)
 {
@@ -23,7 +25,7 @@ internal sealed class SessionState(string id, long key, long lastSeq)
     public bool Retired { get; private set; }
     public bool Deleted { get; private set; }
 
-    /// <summary>Assigns the next seq and publishes, if <paramref name="handOff"/> accepts the event. Call under <see cref="Gate"/>.</summary>
+    /// <summary>Assigns the next seq, if <paramref name="handOff"/> accepts the event; it is published once durable. Call under <see cref="Gate"/>.</summary>
     public SessionEvent? TryAppend(NewSessionEvent e, string payload, int size, DateTimeOffset now, Func<SessionState, SessionEvent, bool> handOff)
     {
         var appended = new SessionEvent(Id, LastSeq + 1, now, e.Direction, e.Type, e.Actor, payload, size);
@@ -34,9 +36,25 @@ internal sealed class SessionState(string id, long key, long lastSeq)
         LastSeq = appended.Seq;
         LastTouched = now;
         _pending.Enqueue(appended);
+        return appended;
+    }
+
+    /// <summary>
+    /// Registers a live subscriber and returns the seq it is live from: every event up to it is in the store, every
+    /// later one reaches the subscriber when it becomes durable. Call under <see cref="Gate"/>.
+    /// </summary>
+    public long Subscribe(Subscriber subscriber)
+    {
+        _subscribers.Add(subscriber);
+        LastTouched = DateTimeOffset.UtcNow;
+        return DurableSeq;
+    }
+
+    private void Publish(SessionEvent durable)
+    {
         for (var i = _subscribers.Count - 1; i >= 0; i--)
         {
-            if (!_subscribers[i].Writer.TryWrite(appended))
+            if (!_subscribers[i].Writer.TryWrite(durable))
             {
                 // A reader that fell this far behind goes back to the store; see SessionBus.SubscribeAsync.
                 _subscribers[i].Overflowed = true;
@@ -44,15 +62,6 @@ internal sealed class SessionState(string id, long key, long lastSeq)
                 _subscribers.RemoveAt(i);
             }
         }
-        return appended;
-    }
-
-    /// <summary>Registers a live subscriber and returns the not-yet-durable events after <paramref name="afterSeq"/>. Call under <see cref="Gate"/>.</summary>
-    public (long LiveFrom, SessionEvent[] Pending) Subscribe(Subscriber subscriber, long afterSeq)
-    {
-        _subscribers.Add(subscriber);
-        LastTouched = DateTimeOffset.UtcNow;
-        return (LastSeq, PendingAfter(afterSeq));
     }
 
     /// <summary>The appended events not yet durable, after <paramref name="afterSeq"/>. Call under <see cref="Gate"/>.</summary>
@@ -67,7 +76,7 @@ internal sealed class SessionState(string id, long key, long lastSeq)
         }
     }
 
-    /// <summary>The writer committed every event of this session up to <paramref name="seq"/>.</summary>
+    /// <summary>The writer committed every event of this session up to <paramref name="seq"/>: they go to the live subscribers.</summary>
     public void MarkDurable(long seq)
     {
         List<TaskCompletionSource>? done = null;
@@ -81,6 +90,7 @@ internal sealed class SessionState(string id, long key, long lastSeq)
             while (_pending.TryPeek(out var head) && head.Seq <= seq)
             {
                 _pending.Dequeue();
+                Publish(head);
             }
             if (_durableWaiters is not null)
             {

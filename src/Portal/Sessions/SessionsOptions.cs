@@ -25,6 +25,20 @@ public sealed class SessionsOptions
     /// </summary>
     public TimeSpan WriterLinger { get; set; } = TimeSpan.FromMilliseconds(2);
 
+    /// <summary>
+    /// How long the writer waits for a database another connection has locked before the batch counts as failed: it is
+    /// then reported (log, health, status page) and retried with backoff; nothing is dropped.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:01", "00:10:00")]
+    public TimeSpan WriterBusyTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// How long a frame from a <c>/ws/agent</c> or <c>/ws/chat</c> client may wait for room in the writer's full queue;
+    /// after that the connection is closed with 1013 (try again later) and the frame is neither recorded nor acted on.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00.100", "01:00:00")]
+    public TimeSpan AppendTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
     /// <summary>Largest payload stored as is; a bigger one is stored as a preview with its original size.</summary>
     [Range(1_024, 64 * 1024 * 1024)]
     public int MaxStoredPayloadBytes { get; set; } = 256 * 1024;

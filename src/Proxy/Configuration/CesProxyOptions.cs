@@ -89,6 +89,12 @@ public sealed class CesProxyOptions
     /// <summary>A connection with no message either way for this long is closed (1001); zero turns it off.</summary>
     public TimeSpan IdleTimeout { get; set; } = TimeSpan.FromMinutes(10);
 
+    /// <summary>
+    /// How long one message may take to arrive once its first byte has, either way; a side that trickles slower is cut
+    /// (a slow upstream as if it had vanished, a slow client with 1008). Zero turns it off.
+    /// </summary>
+    public TimeSpan MessageTimeout { get; set; } = TimeSpan.FromSeconds(60);
+
     /// <summary>How long a closing side waits for the other side's close before it is aborted.</summary>
     public TimeSpan CloseTimeout { get; set; } = TimeSpan.FromSeconds(5);
 

@@ -29,11 +29,26 @@ internal static partial class ConfigMessage
     /// <summary>Parses a first message; on failure returns the reason the client is closed with (1002).</summary>
     public static ParsedConfig? Parse(ReadOnlySpan<byte> utf8, out string? error)
     {
+        try
+        {
+            return ParseCore(utf8, out error);
+        }
+        catch (InvalidOperationException)
+        {
+            // JSON whose strings or names are not all text (a lone "\ud800" escape): reading them throws.
+            error = InvalidJson;
+            return null;
+        }
+    }
+
+    private static ParsedConfig? ParseCore(ReadOnlySpan<byte> utf8, out string? error)
+    {
         error = null;
         JsonNode? root;
         try
         {
-            root = JsonNode.Parse(utf8);
+            // Duplicate names are refused: JsonNode would throw on them later, outside this parse.
+            root = JsonNode.Parse(utf8, documentOptions: new JsonDocumentOptions { AllowDuplicateProperties = false });
         }
         catch (JsonException)
         {

@@ -13,6 +13,8 @@ internal static class CloseFrames
     public const string ShuttingDown = "Server shutting down";
     public const string ClientDisconnected = "Client disconnected";
     public const string UpstreamLost = "Upstream connection lost";
+    public const string UpstreamTooSlow = "Upstream too slow";
+    public const string ClientTooSlow = "Message too slow";
     /// <summary>The widget turns a reason containing "authentication" into an authentication error.</summary>
     public const string AuthenticationFailed = "Proxy authentication failed: no access token could be obtained";
 

@@ -86,6 +86,7 @@ internal sealed class FramePump(
             return sent;
         }
 
+        activity.BeginMessage(direction);
         var assemble = stripper is { IsEnabled: true };
         var recordLimit = Math.Max(recordedBytes, FrameClassifier.HeadBytes);
         var chunk = ArrayPool<byte>.Shared.Rent(ChunkSize);
@@ -166,6 +167,7 @@ internal sealed class FramePump(
         }
         finally
         {
+            activity.EndMessage(direction);
             ArrayPool<byte>.Shared.Return(chunk);
             if (whole is not null)
             {
@@ -183,6 +185,7 @@ internal sealed class FramePump(
         try
         {
             await destination.SendAsync(data, type, endOfMessage, cancellationToken);
+            activity.Sent(direction, endOfMessage);
             return null;
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -208,11 +211,45 @@ internal sealed class FramePump(
     }
 }
 
-/// <summary>When each direction last carried a message; the idle timeout and the first-upstream-byte timing read it.</summary>
+/// <summary>
+/// When each direction last carried a message, and since when a message has been arriving; the idle and message
+/// timeouts and the first-upstream-byte timing read it.
+/// </summary>
 internal sealed class ConnectionActivity(TimeProvider time)
 {
     private long _lastTicks = time.GetTimestamp();
     private long _firstUpstreamTicks;
+    /// <summary>Per direction: when the message now arriving began (0: none), and whether part of one went out without its end.</summary>
+    private readonly long[] _messageStarted = new long[2];
+    private readonly int[] _partlySent = new int[2];
+
+    public void BeginMessage(FrameDirection direction) => Interlocked.Exchange(ref _messageStarted[(int)direction], time.GetTimestamp());
+
+    public void EndMessage(FrameDirection direction) => Interlocked.Exchange(ref _messageStarted[(int)direction], 0);
+
+    public void Sent(FrameDirection direction, bool endOfMessage) => Volatile.Write(ref _partlySent[(int)direction], endOfMessage ? 0 : 1);
+
+    /// <summary>
+    /// True when the destination of <paramref name="direction"/> got the start of a message but not its end: any frame
+    /// sent to it now would continue that message, so only a close can follow.
+    /// </summary>
+    public bool PartlySent(FrameDirection direction) => Volatile.Read(ref _partlySent[(int)direction]) == 1;
+
+    /// <summary>The direction whose message has been arriving the longest, and for how long; null when none is.</summary>
+    public (FrameDirection Direction, TimeSpan For)? SlowestMessage()
+    {
+        var now = time.GetTimestamp();
+        (FrameDirection, TimeSpan)? slowest = null;
+        foreach (var direction in (ReadOnlySpan<FrameDirection>)[FrameDirection.ClientToUpstream, FrameDirection.UpstreamToClient])
+        {
+            var started = Interlocked.Read(ref _messageStarted[(int)direction]);
+            if (started != 0 && time.GetElapsedTime(started, now) is var elapsed && (slowest is null || elapsed > slowest.Value.Item2))
+            {
+                slowest = (direction, elapsed);
+            }
+        }
+        return slowest;
+    }
 
     public long LastActivity => Interlocked.Read(ref _lastTicks);
 

@@ -30,20 +30,19 @@ internal sealed class KeyStripper
         {
             return null;
         }
-        JsonNode? root;
         try
         {
-            root = JsonNode.Parse(message);
+            var root = JsonNode.Parse(message, documentOptions: new JsonDocumentOptions { AllowDuplicateProperties = false });
+            if (root is not JsonObject obj || !Visit(obj))
+            {
+                return null;
+            }
+            return JsonSerializer.SerializeToUtf8Bytes(root);
         }
-        catch (JsonException)
+        catch (Exception ex) when (ex is JsonException or InvalidOperationException)
         {
-            return null;
+            return null; // not JSON, a name twice, or names that are not text (a lone "\ud800" escape): passed on as it came
         }
-        if (root is not JsonObject obj || !Visit(obj))
-        {
-            return null;
-        }
-        return JsonSerializer.SerializeToUtf8Bytes(root);
     }
 
     private bool MentionsAnyKey(ReadOnlySpan<byte> message)

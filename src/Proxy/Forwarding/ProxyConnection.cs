@@ -23,6 +23,7 @@ internal sealed partial class ProxyConnection(
     private readonly TimeProvider _time = services.Time;
     private WebSocket? _upstream;
     private CesCloseInfo? _closed;
+    private ConnectionActivity? _activity;
     private long _configSentAt;
     private bool _sawUpstreamMessage;
 
@@ -95,6 +96,9 @@ internal sealed partial class ProxyConnection(
                 _upstream.Dispose();
                 services.Metrics.UpstreamClosed();
             }
+            // Whatever closed the client (a bad config, an unreachable upstream, an oversized message), a widget
+            // that kept sending would otherwise lose that close to the reset of a connection closed with unread data.
+            await DrainAsync(client);
             services.Metrics.ConnectionClosed();
             var closed = _closed ?? new CesCloseInfo((int?)client.CloseStatus, client.CloseStatusDescription, null, null, "client", "The connection ended.");
             await ObserveAsync(o => o.ClosedAsync(closed, CancellationToken.None));
@@ -203,7 +207,7 @@ internal sealed partial class ProxyConnection(
     private async Task ForwardUntilClosedAsync(CancellationToken stopping)
     {
         var upstream = _upstream!;
-        var activity = new ConnectionActivity(_time);
+        var activity = _activity = new ConnectionActivity(_time);
         using var stopWatching = CancellationTokenSource.CreateLinkedTokenSource(stopping);
         // The pumps take no token: cancelling a pending WebSocket receive or send aborts that socket, and each leg
         // must be closed with a proper close frame. They end when their socket closes, fails or is aborted.
@@ -214,7 +218,24 @@ internal sealed partial class ProxyConnection(
         var watch = WatchAsync(activity, stopping, stopWatching.Token);
 
         var first = await Task.WhenAny(toUpstream, toClient, watch);
-        if (first == watch && await watch is { } reason)
+        if (first == watch && await watch == CloseFrames.UpstreamTooSlow)
+        {
+            Log.ClosingBoth(logger, CloseFrames.UpstreamTooSlow);
+            // As if it had vanished: cut it, then the widget hears why.
+            upstream.Abort();
+            await WaitOrAbortAsync(toClient, client);
+            await UpstreamLostAsync(null, CloseFrames.UpstreamTooSlow,
+                $"The upstream took over {_options.MessageTimeout.TotalSeconds:0.#} s to send one message.");
+        }
+        else if (first == watch && await watch == CloseFrames.ClientTooSlow)
+        {
+            Log.ClosingBoth(logger, CloseFrames.ClientTooSlow);
+            await TryCloseAsync(client, WebSocketCloseStatus.PolicyViolation, CloseFrames.ClientTooSlow);
+            await TryCloseAsync(upstream, WebSocketCloseStatus.EndpointUnavailable, "Client too slow");
+            _closed = new CesCloseInfo(1008, CloseFrames.ClientTooSlow, 1001, "Client too slow", "proxy",
+                $"The client took over {_options.MessageTimeout.TotalSeconds:0.#} s to send one message.");
+        }
+        else if (first == watch && await watch is { } reason)
         {
             Log.ClosingBoth(logger, reason);
             await TryCloseAsync(client, WebSocketCloseStatus.EndpointUnavailable, reason);
@@ -243,6 +264,39 @@ internal sealed partial class ProxyConnection(
         await both;
         await CompleteHandshakeAsync(upstream);
         await CompleteHandshakeAsync(client);
+    }
+
+    /// <summary>
+    /// A socket that sent its close waits for the peer's: what the peer still sends is read and dropped until then, at
+    /// most the close timeout, so the close is not lost to the reset of a connection closed with unread data.
+    /// </summary>
+    private async Task DrainAsync(WebSocket socket)
+    {
+        if (socket.State != WebSocketState.CloseSent)
+        {
+            return;
+        }
+        var buffer = ArrayPool<byte>.Shared.Rent(4096);
+        try
+        {
+            using var timeout = new CancellationTokenSource(_options.CloseTimeout, _time);
+            while (socket.State == WebSocketState.CloseSent)
+            {
+                var result = await socket.ReceiveAsync(buffer.AsMemory(), timeout.Token);
+                if (result.MessageType == WebSocketMessageType.Close)
+                {
+                    break;
+                }
+            }
+        }
+        catch (Exception ex) when (ex is WebSocketException or IOException or OperationCanceledException)
+        {
+            socket.Abort();
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
     }
 
     /// <summary>The client-to-upstream pump stopped first: the client closed, vanished, or the upstream cannot take messages.</summary>
@@ -325,7 +379,11 @@ internal sealed partial class ProxyConnection(
     {
         var code = status is { } s ? (int)s : 1006;
         var text = string.IsNullOrEmpty(reason) ? CloseFrames.UpstreamLost : reason;
-        await TrySendAsync(client, CloseFrames.ConnectionClosed(text, code));
+        // Cut in the middle of a message to the widget, a frame would continue that message: then the close alone says why.
+        if (_activity?.PartlySent(FrameDirection.UpstreamToClient) != true)
+        {
+            await TrySendAsync(client, CloseFrames.ConnectionClosed(text, code));
+        }
         var clientReason = CloseFrames.Reason(string.Create(CultureInfo.InvariantCulture, $"Upstream closed ({code}): {text}"));
         await TryCloseAsync(client, WebSocketCloseStatus.NormalClosure, clientReason);
         _closed = new CesCloseInfo(1000, clientReason, code, reason, "upstream", detail);
@@ -366,6 +424,17 @@ internal sealed partial class ProxyConnection(
                 if (wait != Timeout.InfiniteTimeSpan && wait <= TimeSpan.Zero)
                 {
                     return CloseFrames.IdleTimeout;
+                }
+                if (_options.MessageTimeout > TimeSpan.Zero)
+                {
+                    var slowest = activity.SlowestMessage();
+                    if (slowest is { } slow && slow.For >= _options.MessageTimeout)
+                    {
+                        return slow.Direction == FrameDirection.UpstreamToClient ? CloseFrames.UpstreamTooSlow : CloseFrames.ClientTooSlow;
+                    }
+                    // A message that begins while this waits is looked at within half the timeout.
+                    var look = slowest is { } under ? _options.MessageTimeout - under.For : _options.MessageTimeout / 2;
+                    wait = wait == Timeout.InfiniteTimeSpan || look < wait ? look : wait;
                 }
                 await Task.Delay(wait, _time, done);
             }

@@ -160,7 +160,7 @@ public sealed class AgentRuntimeTests
         var events = await harness.Bus.ReadAsync(session.Id, 0, 1_000, Ct);
         Assert.Equal(TurnStatuses.Interrupted, Payload<AgentFinishedPayload>(events.Single(e => e.Type == AgentEventTypes.AgentFinished)).Status);
         Assert.Equal("incomplete", Payload<ResponseItemPayload>(events.Single(e => e.Type == EventTypes.ResponseItem)).Status);
-        Assert.Equal(SessionStatuses.Idle, (await harness.Store.GetAsync(session.Id, Ct))!.Status);
+        Assert.Equal(SessionStatuses.Interrupted, (await harness.Store.GetAsync(session.Id, Ct))!.Status);
     }
 
     [Fact]
@@ -181,12 +181,31 @@ public sealed class AgentRuntimeTests
         var events = await harness.Bus.ReadAsync(session.Id, 0, 100, Ct);
         var finished = Payload<AgentFinishedPayload>(events[^1]);
         Assert.Equal(("run-1", TurnStatuses.Interrupted), (finished.RunId, finished.Status));
-        Assert.Equal(SessionStatuses.Idle, (await harness.Store.GetAsync(session.Id, Ct))!.Status);
+        Assert.Equal(SessionStatuses.Interrupted, (await harness.Store.GetAsync(session.Id, Ct))!.Status);
 
         var chat = harness.Services.GetRequiredService<ChatService>();
         Assert.Equal(SendOutcome.Started, await chat.SendAsync(session.Id, User("alice"), "again", Ct));
         var after = await UntilAsync(harness, session.Id, AgentEventTypes.AgentFinished, afterSeq: events[^1].Seq);
         Assert.Equal(TurnStatuses.Completed, Payload<AgentFinishedPayload>(after[^1]).Status);
+    }
+
+    [Fact]
+    public async Task Restart_TwiceAfterACrashMidReply_ClosesTheCutOffTurnOnce_AndTheSessionStaysInterrupted()
+    {
+        var harness = await SessionsHarness.StartAsync(Fast);
+        var session = await harness.Bus.CreateSessionAsync(new NewSession(SessionKinds.Agent, "alice"), Ct);
+        var input = await harness.Bus.AppendAsync(session.Id, AgentJson.Event(EventDirections.In, EventTypes.UserInput, EventActors.User, UserInputPayload.FromText("hi")), Ct);
+        await harness.Bus.AppendAsync(session.Id, AgentJson.Event(EventDirections.Internal, EventTypes.RunStarted, EventActors.Agent,
+            new RunStartedPayload("run-1", input.Seq, "Offline agent", "offline", "offline", true)), Ct);
+        await harness.Bus.SetStatusAsync(session.Id, SessionStatuses.Active, Ct);
+
+        harness = await harness.RestartAsync(Fast);
+        harness = await harness.RestartAsync(Fast);
+        await using var _ = harness;
+
+        var events = await harness.Bus.ReadAsync(session.Id, 0, 100, Ct);
+        Assert.Single(events, e => e.Type == AgentEventTypes.AgentFinished);
+        Assert.Equal(SessionStatuses.Interrupted, (await harness.Store.GetAsync(session.Id, Ct))!.Status);
     }
 
     [Fact]

@@ -35,6 +35,8 @@ public sealed record ModelScript(IReadOnlyList<ScriptStep> Steps)
     public TimeSpan ChunkDelay { get; init; }
     /// <summary>Pause before the response starts (to test timeouts).</summary>
     public TimeSpan FirstByteDelay { get; init; }
+    /// <summary>When set, every chunk is written one byte at a time with this pause before each byte (a trickling server).</summary>
+    public TimeSpan ByteDelay { get; init; }
 
     public static ModelScript Text(params string[] chunks) => new(chunks.Select(c => (ScriptStep)new TextChunk(c)).Append(new UsageStep(12, chunks.Length)).ToList());
 
@@ -133,6 +135,16 @@ public abstract class FakeModelServer : IAsyncDisposable
         if (script.ChunkDelay > TimeSpan.Zero)
         {
             await Task.Delay(script.ChunkDelay, context.RequestAborted);
+        }
+        if (script.ByteDelay > TimeSpan.Zero)
+        {
+            foreach (var b in System.Text.Encoding.UTF8.GetBytes(text))
+            {
+                await Task.Delay(script.ByteDelay, context.RequestAborted);
+                await context.Response.Body.WriteAsync(new[] { b }, context.RequestAborted);
+                await context.Response.Body.FlushAsync(context.RequestAborted);
+            }
+            return;
         }
         await context.Response.WriteAsync(text, context.RequestAborted);
         await context.Response.Body.FlushAsync(context.RequestAborted);

@@ -569,33 +569,36 @@ public sealed partial class AgentRuntime(
     }
 
     /// <summary>
-    /// Before anything is served: turns cut off by a crash are closed as interrupted, visibly; an approval that was
-    /// waiting stays pending, and answering it continues its turn.
+    /// Before anything is served: turns cut off by a crash are closed as interrupted, visibly (an <c>agent_finished</c>
+    /// with status <c>interrupted</c>, and the session's status stays <c>interrupted</c> until its next activity); an
+    /// approval that was waiting stays pending, and answering it continues its turn.
     /// </summary>
     public async Task StartingAsync(CancellationToken cancellationToken)
     {
+        // All of them first: recovering one changes its activity time, and so the order of the listing.
+        var interrupted = new List<SessionInfo>();
         foreach (var kind in new[] { SessionKinds.Chat, SessionKinds.Agent, SessionKinds.ChatWebSocket })
         {
-            var page = 1;
-            while (true)
+            for (var page = 1; ; page++)
             {
-                var sessions = await store.ListAsync(new SessionQuery { Kind = kind, Status = SessionStatuses.Interrupted, Page = page, PageSize = 200 }, cancellationToken);
-                foreach (var session in sessions.Items)
-                {
-                    await RecoverAsync(session, cancellationToken);
-                }
+                var sessions = await store.ListAsync(new SessionQuery { Kind = kind, Status = SessionStatuses.Interrupted, Page = page, PageSize = 500 }, cancellationToken);
+                interrupted.AddRange(sessions.Items);
                 if (sessions.Items.Count < sessions.PageSize)
                 {
                     break;
                 }
-                if (kind == SessionKinds.ChatWebSocket)
-                {
-                    page++; // these stay interrupted, so the next page holds the next ones
-                }
             }
+        }
+        foreach (var session in interrupted)
+        {
+            await RecoverAsync(session, cancellationToken);
         }
     }
 
+    /// <summary>
+    /// Closes the session's cut-off turn, if it has one. Sessions stay <c>interrupted</c> until their next activity, so
+    /// this runs again for them at the next start, and does nothing then: their last turn has its <c>agent_finished</c>.
+    /// </summary>
     private async Task RecoverAsync(SessionInfo session, CancellationToken cancellationToken)
     {
         var last = await store.FindLastEventAsync(session.Id, TurnMarkers, cancellationToken);
@@ -622,8 +625,10 @@ public sealed partial class AgentRuntime(
             await bus.AppendAsync(session.Id, AgentJson.Event(direction, AgentEventTypes.AgentFinished, EventActors.System,
                 new AgentFinishedPayload(runId, runId, TurnStatuses.Interrupted, Error: "Portal stopped while this turn was running.")), cancellationToken);
             Log.TurnInterrupted(logger, session.Id);
+            return;
         }
-        if (canContinue)
+        // No turn was cut off (a client was merely connected): the session can simply go on.
+        if (canContinue && !(last is not null && AgentJson.Read<AgentFinishedPayload>(last.Payload)?.Status == TurnStatuses.Interrupted))
         {
             await bus.SetStatusAsync(session.Id, SessionStatuses.Idle, cancellationToken);
         }

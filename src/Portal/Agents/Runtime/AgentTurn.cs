@@ -149,7 +149,9 @@ internal sealed class AgentTurn
                     await AppendLoopAsync(AgentEventTypes.LoadingState, new LoadingStatePayload(false));
                     await AppendLoopAsync(AgentEventTypes.AgentFinished, new AgentFinishedPayload(
                         _lastResponseId ?? RunId, RunId, status, new UsagePayload(_inputTokens, _outputTokens), error));
-                    await _runtime.Bus.SetStatusAsync(SessionId, _conversation.Kind == SessionKinds.ChatWebSocket ? SessionStatuses.Active : SessionStatuses.Idle, CancellationToken.None);
+                    // A turn Portal's stop cut short leaves its session interrupted, visibly, until the next activity.
+                    await _runtime.Bus.SetStatusAsync(SessionId, status == TurnStatuses.Interrupted ? SessionStatuses.Interrupted
+                        : _conversation.Kind == SessionKinds.ChatWebSocket ? SessionStatuses.Active : SessionStatuses.Idle, CancellationToken.None);
                 });
             }
             AgentRuntime.TurnEnded(_conversation, this);

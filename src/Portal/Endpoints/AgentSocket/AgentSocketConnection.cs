@@ -27,7 +27,7 @@ internal sealed partial class AgentSocketConnection(
     SessionPresence presence,
     SessionReadAudit audit,
     SocketOptions options,
-    int maxStoredPayloadBytes,
+    SessionsOptions sessions,
     FloodGuard flood,
     TimeProvider time,
     ILogger logger) : IAsyncDisposable
@@ -47,6 +47,8 @@ internal sealed partial class AgentSocketConnection(
     private Task _senderTask = Task.CompletedTask;
     private long _lastSent;
     private long _lastFloodError;
+    /// <summary>The session log could not take this client's frame in time: the connection closes with 1013.</summary>
+    private bool _logBusy;
 
     private string By => user.Identity?.Name ?? "user";
 
@@ -70,7 +72,7 @@ internal sealed partial class AgentSocketConnection(
                 await AttachAsync(resume, afterSeq, resumed: true, cancellationToken);
             }
             using var reader = new SocketMessageReader(socket, options.MaxMessageBytes);
-            while (socket.State == WebSocketState.Open)
+            while (socket.State == WebSocketState.Open && !_logBusy)
             {
                 var message = await reader.ReadAsync(cancellationToken);
                 if (message.Status == ReadStatus.Closed)
@@ -121,8 +123,18 @@ internal sealed partial class AgentSocketConnection(
         {
             (closeStatus, closeReason) = (WebSocketCloseStatus.EndpointUnavailable, "Server stopping");
         }
+        else if (_logBusy)
+        {
+            // Told first: recording the detach waits for room in the log like everything else.
+            Log.LogBusy(logger, _sessionId ?? "", sessions.AppendTimeout);
+            await CloseAsync(SessionLogWait.TryAgainLater, SessionLogWait.Reason);
+            await SocketClosing.DrainUntilClosedAsync(socket);
+            await DetachAsync(SessionLogWait.Reason, (int)SessionLogWait.TryAgainLater);
+            return;
+        }
         await DetachAsync(closeReason, (int)closeStatus);
         await CloseAsync(closeStatus, closeReason);
+        await SocketClosing.DrainUntilClosedAsync(socket);
     }
 
     private volatile bool _shuttingDown;
@@ -149,19 +161,23 @@ internal sealed partial class AgentSocketConnection(
     {
         if (message.Type != WebSocketMessageType.Text)
         {
-            await RecordUnreadableAsync(message.Data, "binary message");
-            await ConnectionErrorAsync("Frames are JSON text: {\"id\", \"type\", \"payload\"}. Binary messages are not accepted.", "invalid_frame");
+            if (await RecordUnreadableAsync(message.Data, "binary message"))
+            {
+                await ConnectionErrorAsync("Frames are JSON text: {\"id\", \"type\", \"payload\"}. Binary messages are not accepted.", "invalid_frame");
+            }
             return;
         }
         JsonDocument document;
         try
         {
-            document = JsonDocument.Parse(message.Data, new JsonDocumentOptions { MaxDepth = 64 });
+            document = SocketJson.Parse(message.Data, maxDepth: 64);
         }
         catch (JsonException ex)
         {
-            await RecordUnreadableAsync(message.Data, "invalid JSON");
-            await ConnectionErrorAsync($"The frame is not valid JSON: {ex.Message}", "invalid_json");
+            if (await RecordUnreadableAsync(message.Data, "invalid JSON"))
+            {
+                await ConnectionErrorAsync($"The frame is not valid JSON: {ex.Message}", "invalid_json");
+            }
             return;
         }
         using (document)
@@ -169,26 +185,37 @@ internal sealed partial class AgentSocketConnection(
             var root = document.RootElement;
             if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("type", out var typeElement) || typeElement.ValueKind != JsonValueKind.String)
             {
-                await RecordUnreadableAsync(message.Data, "no type");
-                await ConnectionErrorAsync("A frame is a JSON object {\"id\", \"type\", \"payload\"} with a string \"type\".", "invalid_frame");
+                if (await RecordUnreadableAsync(message.Data, "no type"))
+                {
+                    await ConnectionErrorAsync("A frame is a JSON object {\"id\", \"type\", \"payload\"} with a string \"type\".", "invalid_frame");
+                }
                 return;
             }
             var type = typeElement.GetString()!;
             if (!KnownTypes.Contains(type))
             {
-                await RecordUnreadableAsync(message.Data, "unknown type");
-                await ConnectionErrorAsync($"Unknown frame type '{Shorten(type, 64)}'. Known: {string.Join(", ", KnownTypes)}.", "unknown_type");
+                if (await RecordUnreadableAsync(message.Data, "unknown type"))
+                {
+                    await ConnectionErrorAsync($"Unknown frame type '{Shorten(type, 64)}'. Known: {string.Join(", ", KnownTypes)}.", "unknown_type");
+                }
                 return;
             }
             var payload = root.TryGetProperty("payload", out var p) && p.ValueKind != JsonValueKind.Null ? p : default;
             if (payload.ValueKind is not (JsonValueKind.Undefined or JsonValueKind.Object))
             {
-                await RecordUnreadableAsync(message.Data, "payload not an object");
-                await ConnectionErrorAsync($"The payload of '{type}' must be a JSON object.", "invalid_payload");
+                if (await RecordUnreadableAsync(message.Data, "payload not an object"))
+                {
+                    await ConnectionErrorAsync($"The payload of '{type}' must be a JSON object.", "invalid_payload");
+                }
                 return;
             }
-            var recorded = await bus.AppendAsync(_sessionId!, new NewSessionEvent(EventDirections.In, type, EventActors.User,
-                payload.ValueKind == JsonValueKind.Object ? payload.GetRawText() : "{}", message.Data.Length), cancellationToken);
+            var recorded = await SessionLogWait.AppendAsync(bus, _sessionId!, new NewSessionEvent(EventDirections.In, type, EventActors.User,
+                payload.ValueKind == JsonValueKind.Object ? payload.GetRawText() : "{}", message.Data.Length), sessions.AppendTimeout, cancellationToken);
+            if (recorded is null)
+            {
+                _logBusy = true;
+                return;
+            }
             switch (type)
             {
                 case EventTypes.UserInput:
@@ -243,9 +270,9 @@ internal sealed partial class AgentSocketConnection(
             return;
         }
         // An input the session log would keep only as a preview could not be replayed after a restart: refused whole.
-        if (Encoding.UTF8.GetByteCount(payload.GetRawText()) is var bytes && bytes > maxStoredPayloadBytes)
+        if (Encoding.UTF8.GetByteCount(payload.GetRawText()) is var bytes && bytes > sessions.MaxStoredPayloadBytes)
         {
-            await ConnectionErrorAsync($"The input is {bytes} bytes as JSON; at most {maxStoredPayloadBytes} (Portal:Sessions:MaxStoredPayloadBytes) are kept whole in the session log.",
+            await ConnectionErrorAsync($"The input is {bytes} bytes as JSON; at most {sessions.MaxStoredPayloadBytes} (Portal:Sessions:MaxStoredPayloadBytes) are kept whole in the session log.",
                 "input_too_long", inputSeq);
             return;
         }
@@ -329,6 +356,14 @@ internal sealed partial class AgentSocketConnection(
             await bus.SetStatusAsync(session.Id, SessionStatuses.Active, cancellationToken);
         }
         var agent = runtime.Catalog.Resolve(session.Agent);
+        // Frame ids are seqs, and a client is shown only durable ones (a seq it saw is never handed out again after a
+        // crash): a new session's id -1 and lastSeq wait for the writer like every frame the subscription sends.
+        var lastSeq = await bus.GetLastSeqAsync(session.Id, cancellationToken);
+        if (!await SessionLogWait.UntilDurableAsync(bus, session.Id, sessions.AppendTimeout, cancellationToken))
+        {
+            _logBusy = true;
+            return;
+        }
         await SendAsync(FrameId(session.Id, frameSeq), EventTypes.SessionStarted, JsonSerializer.Serialize(new
         {
             sessionId = session.Id,
@@ -338,7 +373,7 @@ internal sealed partial class AgentSocketConnection(
             approvalPolicy = runtime.Policy.WireName(),
             resumed,
             afterSeq,
-            lastSeq = await bus.GetLastSeqAsync(session.Id, cancellationToken),
+            lastSeq,
         }, AgentJson.Options), cancellationToken);
         _sender = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         _senderTask = SendEventsAsync(session.Id, afterSeq, _sender.Token);
@@ -354,6 +389,12 @@ internal sealed partial class AgentSocketConnection(
         if (_sender is not null)
         {
             await _sender.CancelAsync();
+            // A frame being sent is finished, not cancelled (that would abort the connection), unless the client has
+            // stopped reading altogether.
+            if (await Task.WhenAny(_senderTask, Task.Delay(SocketClosing.Grace, time, CancellationToken.None)) != _senderTask)
+            {
+                socket.Abort();
+            }
             await _senderTask;
             _sender.Dispose();
             _sender = null;
@@ -428,11 +469,19 @@ internal sealed partial class AgentSocketConnection(
         }
     }
 
-    private Task RecordUnreadableAsync(ReadOnlyMemory<byte> data, string problem) =>
-        _sessionId is { } sessionId
-            ? bus.AppendAsync(sessionId, AgentJson.Event(EventDirections.In, AgentEventTypes.UnreadableFrame, EventActors.User,
-                new { problem, text = Shorten(Encoding.UTF8.GetString(data.Span[..Math.Min(data.Length, 2_048)]), 2_048), bytes = data.Length }), CancellationToken.None).AsTask()
-            : Task.CompletedTask;
+    /// <summary>Records a frame that cannot be acted on; false when the log could not take it in time (the connection then closes).</summary>
+    private async Task<bool> RecordUnreadableAsync(ReadOnlyMemory<byte> data, string problem)
+    {
+        if (_sessionId is not { } sessionId)
+        {
+            return true;
+        }
+        var recorded = await SessionLogWait.AppendAsync(bus, sessionId, AgentJson.Event(EventDirections.In, AgentEventTypes.UnreadableFrame, EventActors.User,
+            new { problem, text = Shorten(Encoding.UTF8.GetString(data.Span[..Math.Min(data.Length, 2_048)]), 2_048), bytes = data.Length }),
+            sessions.AppendTimeout, CancellationToken.None);
+        _logBusy |= recorded is null;
+        return recorded is not null;
+    }
 
     private async Task SendAsync(string id, string type, string payload, CancellationToken cancellationToken)
     {
@@ -449,7 +498,8 @@ internal sealed partial class AgentSocketConnection(
         await _sendLock.WaitAsync(cancellationToken);
         try
         {
-            await socket.SendAsync(buffer.WrittenMemory, WebSocketMessageType.Text, endOfMessage: true, cancellationToken);
+            // Not cancelled once started: cancelling a pending WebSocket send aborts the connection (see DetachAsync).
+            await socket.SendAsync(buffer.WrittenMemory, WebSocketMessageType.Text, endOfMessage: true, CancellationToken.None);
         }
         finally
         {
@@ -499,5 +549,8 @@ internal sealed partial class AgentSocketConnection(
     {
         [LoggerMessage(1, LogLevel.Debug, "The end of a connection to session {SessionId} was not recorded")]
         public static partial void DetachNotRecorded(ILogger logger, Exception exception, string sessionId);
+
+        [LoggerMessage(2, LogLevel.Warning, "A /ws/agent client of session {SessionId} waited {Timeout} for room in the session log; closed with 1013")]
+        public static partial void LogBusy(ILogger logger, string sessionId, TimeSpan timeout);
     }
 }

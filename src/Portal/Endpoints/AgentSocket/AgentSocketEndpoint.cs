@@ -62,7 +62,7 @@ public static class AgentSocketEndpoint
             services.GetRequiredService<SessionPresence>(),
             services.GetRequiredService<SessionReadAudit>(),
             options,
-            services.GetRequiredService<IOptions<SessionsOptions>>().Value.MaxStoredPayloadBytes,
+            services.GetRequiredService<IOptions<SessionsOptions>>().Value,
             new FloodGuard(options, services.GetRequiredService<TimeProvider>(), services.GetRequiredService<ClientLimits>().MessagesOf(user.UserId())),
             services.GetRequiredService<TimeProvider>(),
             services.GetRequiredService<ILoggerFactory>().CreateLogger("Portal.Endpoints.AgentSocket"));

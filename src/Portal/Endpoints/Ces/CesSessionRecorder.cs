@@ -227,20 +227,28 @@ internal sealed partial class CesSessionRecorder(
             preview = Encoding.UTF8.GetString(recorded[..Math.Min(recorded.Length, PreviewBytes)]),
         };
 
+        /// <summary>
+        /// One JSON value, nested at most 64 deep, whose strings are all text: a string escaping a lone surrogate
+        /// (<c>"\ud800"</c>) is JSON's grammar but not text, and stored as JSON it would make the log unreadable, so
+        /// such a frame is kept as a preview like anything else that is not JSON.
+        /// </summary>
         private static bool IsJson(ReadOnlySpan<byte> utf8)
         {
-            if (utf8.IsEmpty)
-            {
-                return false;
-            }
             try
             {
                 var reader = new Utf8JsonReader(utf8);
-                reader.Read();
-                reader.Skip();
-                return !reader.Read();
+                var values = 0;
+                while (reader.Read())
+                {
+                    values++;
+                    if (reader.TokenType is JsonTokenType.String or JsonTokenType.PropertyName && reader.ValueIsEscaped)
+                    {
+                        reader.GetString();
+                    }
+                }
+                return values > 0;
             }
-            catch (JsonException)
+            catch (Exception ex) when (ex is JsonException or InvalidOperationException)
             {
                 return false;
             }

@@ -17,7 +17,8 @@ namespace Portal.Endpoints.ChatSocket;
 /// One <c>/ws/chat</c> connection (seed 002 frames <c>{type, content, timestamp, correlationId}</c>): a session of kind
 /// <c>chat-ws</c> whose queries are turns of the agent runtime, answered one at a time in the order they came, with the
 /// final text only. Every frame that crosses the wire is an event of the session: received ones <c>in</c> (appended
-/// before they are acted on), sent ones <c>out</c> (appended, then sent). The runtime's loop events are <c>internal</c>.
+/// before they are acted on), sent ones <c>out</c> (appended, then sent once durable, so a crash takes back nothing the
+/// client was sent). The runtime's loop events are <c>internal</c>.
 /// </summary>
 internal sealed partial class ChatSocketConnection(
     WebSocket socket,
@@ -28,6 +29,7 @@ internal sealed partial class ChatSocketConnection(
     SocketOptions options,
     ChatSocketOptions chat,
     FloodGuard flood,
+    SessionsOptions sessions,
     TimeProvider time,
     ILogger logger) : IAsyncDisposable
 {
@@ -87,6 +89,11 @@ internal sealed partial class ChatSocketConnection(
         }
         await stop.CancelAsync();
         _queries.Writer.TryComplete();
+        // An answer being sent is finished, unless the client has stopped reading altogether.
+        if (await Task.WhenAny(answering, Task.Delay(CloseGrace, time, CancellationToken.None)) != answering)
+        {
+            socket.Abort();
+        }
         await answering;
         await watching;
         await EndSessionAsync();
@@ -146,19 +153,23 @@ internal sealed partial class ChatSocketConnection(
     {
         if (message.Type != WebSocketMessageType.Text)
         {
-            await RecordUnreadableAsync(message.Data, "binary message", cancellationToken);
-            await SendAsync(Error("Frames are JSON text: {\"type\", \"content\"}. Binary messages are not accepted.", "invalid_frame"), cancellationToken);
+            if (await RecordUnreadableAsync(message.Data, "binary message", cancellationToken))
+            {
+                await SendAsync(Error("Frames are JSON text: {\"type\", \"content\"}. Binary messages are not accepted.", "invalid_frame"), cancellationToken);
+            }
             return;
         }
         JsonDocument document;
         try
         {
-            document = JsonDocument.Parse(message.Data, new JsonDocumentOptions { MaxDepth = 64 });
+            document = SocketJson.Parse(message.Data, maxDepth: 64);
         }
         catch (JsonException ex)
         {
-            await RecordUnreadableAsync(message.Data, "invalid JSON", cancellationToken);
-            await SendAsync(Error($"The frame is not valid JSON: {ex.Message}", "invalid_json"), cancellationToken);
+            if (await RecordUnreadableAsync(message.Data, "invalid JSON", cancellationToken))
+            {
+                await SendAsync(Error($"The frame is not valid JSON: {ex.Message}", "invalid_json"), cancellationToken);
+            }
             return;
         }
         using (document)
@@ -166,8 +177,10 @@ internal sealed partial class ChatSocketConnection(
             var root = document.RootElement;
             if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("type", out var typeElement) || typeElement.ValueKind != JsonValueKind.String)
             {
-                await RecordUnreadableAsync(message.Data, "no type", cancellationToken);
-                await SendAsync(Error("A frame is a JSON object {\"type\", \"content\"} with a string \"type\".", "invalid_frame"), cancellationToken);
+                if (await RecordUnreadableAsync(message.Data, "no type", cancellationToken))
+                {
+                    await SendAsync(Error("A frame is a JSON object {\"type\", \"content\"} with a string \"type\".", "invalid_frame"), cancellationToken);
+                }
                 return;
             }
             var type = typeElement.GetString()!;
@@ -175,13 +188,21 @@ internal sealed partial class ChatSocketConnection(
             if (!ChatFrameTypes.FromClient.Contains(type))
             {
                 var known = ChatFrameTypes.FromServer.Contains(type);
-                await RecordUnreadableAsync(message.Data, known ? "server frame type" : "unknown type", cancellationToken);
-                await SendAsync(Error(known
-                    ? $"'{type}' frames are sent by the server, not by clients. Send {string.Join(", ", ChatFrameTypes.FromClient)}."
-                    : $"Unknown frame type '{Shorten(type, 64)}'. Send {string.Join(", ", ChatFrameTypes.FromClient)}.", "unknown_type", correlationId), cancellationToken);
+                if (await RecordUnreadableAsync(message.Data, known ? "server frame type" : "unknown type", cancellationToken))
+                {
+                    await SendAsync(Error(known
+                        ? $"'{type}' frames are sent by the server, not by clients. Send {string.Join(", ", ChatFrameTypes.FromClient)}."
+                        : $"Unknown frame type '{Shorten(type, 64)}'. Send {string.Join(", ", ChatFrameTypes.FromClient)}.", "unknown_type", correlationId), cancellationToken);
+                }
                 return;
             }
-            var recorded = await bus.AppendAsync(_sessionId, new NewSessionEvent(EventDirections.In, type, EventActors.User, root.GetRawText(), message.Data.Length), cancellationToken);
+            var recorded = await SessionLogWait.AppendAsync(bus, _sessionId, new NewSessionEvent(EventDirections.In, type, EventActors.User, root.GetRawText(), message.Data.Length),
+                sessions.AppendTimeout, cancellationToken);
+            if (recorded is null)
+            {
+                await LogBusyAsync();
+                return;
+            }
             var content = root.TryGetProperty("content", out var c) ? c : default;
             switch (type)
             {
@@ -397,10 +418,14 @@ internal sealed partial class ChatSocketConnection(
         }
     }
 
-    /// <summary>Appends the frame as an outgoing event, then sends it; nothing is recorded once the connection cannot send.</summary>
+    /// <summary>
+    /// Appends the frame as an outgoing event, then sends it once it is durable; nothing is recorded once the connection
+    /// cannot send. A frame the log cannot make durable within the append timeout is not sent: the client gets 1013.
+    /// </summary>
     private async Task SendAsync(ChatFrame frame, CancellationToken cancellationToken)
     {
         var json = JsonSerializer.SerializeToUtf8Bytes(frame, FrameJson);
+        var logBusy = false;
         await _sendLock.WaitAsync(cancellationToken);
         try
         {
@@ -410,11 +435,35 @@ internal sealed partial class ChatSocketConnection(
             }
             var actor = frame.Type == ChatFrameTypes.Response ? EventActors.Agent : EventActors.System;
             await bus.AppendAsync(_sessionId, new NewSessionEvent(EventDirections.Out, frame.Type, actor, Encoding.UTF8.GetString(json), json.Length), CancellationToken.None);
-            await socket.SendAsync(json, WebSocketMessageType.Text, endOfMessage: true, cancellationToken);
+            if (await SessionLogWait.UntilDurableAsync(bus, _sessionId, sessions.AppendTimeout, cancellationToken))
+            {
+                // Not cancelled once started: cancelling a pending WebSocket send aborts the connection, and the close
+                // that follows the end of the receive loop would never be sent (see RunAsync).
+                await socket.SendAsync(json, WebSocketMessageType.Text, endOfMessage: true, CancellationToken.None);
+            }
+            else
+            {
+                logBusy = true;
+            }
         }
         finally
         {
             _sendLock.Release();
+        }
+        if (logBusy)
+        {
+            await LogBusyAsync();
+        }
+    }
+
+    /// <summary>The session log could not keep up with this connection within the append timeout: the client is told with 1013.</summary>
+    private async Task LogBusyAsync()
+    {
+        if (TryEnd(SessionLogWait.TryAgainLater, SessionLogWait.Reason))
+        {
+            Log.LogBusy(logger, _sessionId, sessions.AppendTimeout);
+            // The receive loop ends on the client's answering close.
+            await CloseOutputAsync();
         }
     }
 
@@ -443,32 +492,21 @@ internal sealed partial class ChatSocketConnection(
     private async Task CloseAsync()
     {
         await CloseOutputAsync();
-        if (socket.State != WebSocketState.CloseSent)
-        {
-            return;
-        }
-        // Closing with unread data would reset the connection and could lose our close frame on the client's side.
-        using var timeout = new CancellationTokenSource(CloseGrace);
-        var buffer = new byte[4096];
-        try
-        {
-            while (socket.State == WebSocketState.CloseSent)
-            {
-                var result = await socket.ReceiveAsync(buffer.AsMemory(), timeout.Token);
-                if (result.MessageType == WebSocketMessageType.Close)
-                {
-                    break;
-                }
-            }
-        }
-        catch (Exception ex) when (ex is WebSocketException or OperationCanceledException)
-        {
-        }
+        await SocketClosing.DrainUntilClosedAsync(socket);
     }
 
-    private async Task RecordUnreadableAsync(ReadOnlyMemory<byte> data, string problem, CancellationToken cancellationToken) =>
-        await bus.AppendAsync(_sessionId, AgentJson.Event(EventDirections.In, AgentEventTypes.UnreadableFrame, EventActors.User,
-            new { problem, text = Shorten(Encoding.UTF8.GetString(data.Span[..Math.Min(data.Length, 2_048)]), 2_048), bytes = data.Length }), cancellationToken);
+    /// <summary>Records a frame that cannot be acted on; false when the log could not take it in time (the client is then closed with 1013).</summary>
+    private async Task<bool> RecordUnreadableAsync(ReadOnlyMemory<byte> data, string problem, CancellationToken cancellationToken)
+    {
+        var recorded = await SessionLogWait.AppendAsync(bus, _sessionId, AgentJson.Event(EventDirections.In, AgentEventTypes.UnreadableFrame, EventActors.User,
+            new { problem, text = Shorten(Encoding.UTF8.GetString(data.Span[..Math.Min(data.Length, 2_048)]), 2_048), bytes = data.Length }),
+            sessions.AppendTimeout, cancellationToken);
+        if (recorded is null)
+        {
+            await LogBusyAsync();
+        }
+        return recorded is not null;
+    }
 
     private ChatFrame Frame(string type, string content, string? correlationId = null) =>
         new(type, content, time.GetUtcNow().UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture), correlationId);
@@ -512,5 +550,8 @@ internal sealed partial class ChatSocketConnection(
 
         [LoggerMessage(2, LogLevel.Debug, "The end of chat session {SessionId} was not recorded")]
         public static partial void EndNotRecorded(ILogger logger, Exception exception, string sessionId);
+
+        [LoggerMessage(3, LogLevel.Warning, "A /ws/chat client of session {SessionId} waited {Timeout} for the session log; closed with 1013")]
+        public static partial void LogBusy(ILogger logger, string sessionId, TimeSpan timeout);
     }
 }

@@ -42,6 +42,7 @@ public static class ChatSocketEndpoint
             options,
             services.GetRequiredService<IOptions<ChatSocketOptions>>().Value,
             new FloodGuard(options, services.GetRequiredService<TimeProvider>(), services.GetRequiredService<ClientLimits>().MessagesOf(user.UserId())),
+            services.GetRequiredService<IOptions<SessionsOptions>>().Value,
             services.GetRequiredService<TimeProvider>(),
             services.GetRequiredService<ILoggerFactory>().CreateLogger("Portal.Endpoints.ChatSocket"));
         // Connections end with 1001 when Portal shuts down, not when Kestrel gives up waiting for them.

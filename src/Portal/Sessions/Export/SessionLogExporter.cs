@@ -15,15 +15,18 @@ namespace Portal.Sessions.Export;
 internal static class SessionLogExporter
 {
     private const int PageSize = 1_000;
+    private static readonly TimeSpan SettleWait = TimeSpan.FromSeconds(5);
 
     public static async Task WriteAsync(ISessionBus bus, string sessionId, PipeWriter output, CancellationToken cancellationToken)
     {
         await using var json = new Utf8JsonWriter(output);
+        // The export ends at the durable seq: its frame ids are never handed out again, whatever happens next.
+        var upTo = await bus.SettleAsync(sessionId, SettleWait, cancellationToken);
         long after = 0;
-        while (true)
+        while (after < upTo)
         {
             var page = await bus.ReadAsync(sessionId, after, PageSize, cancellationToken);
-            foreach (var e in page)
+            foreach (var e in page.Where(e => e.Seq <= upTo))
             {
                 WriteLine(json, e);
                 json.Flush();

@@ -35,16 +35,16 @@ internal static partial class PayloadRedactor
         {
             return payload;
         }
-        JsonNode? root;
         try
         {
-            root = JsonNode.Parse(payload);
+            var root = JsonNode.Parse(payload, documentOptions: new JsonDocumentOptions { AllowDuplicateProperties = false });
+            return Walk(root, out var replacement) ? (replacement ?? root)?.ToJsonString() ?? "null" : payload;
         }
-        catch (JsonException)
+        catch (Exception ex) when (ex is JsonException or InvalidOperationException)
         {
-            return ScrubText(payload); // not JSON: scrub token-shaped text in place
+            // Not JSON, a name twice, or strings that are not all text (a lone "\ud800" escape): scrub token-shaped text in place.
+            return ScrubText(payload);
         }
-        return Walk(root, out var replacement) ? (replacement ?? root)?.ToJsonString() ?? "null" : payload;
     }
 
     /// <summary>

@@ -106,14 +106,23 @@ internal static class SessionSearch
         }
         using (document)
         {
-            var root = document.RootElement;
-            if (parts.HasFlag(TextParts.AssistantMessage) && !(Is(root, "type", "message") && Is(root, "role", "assistant")))
+            try
             {
-                return null; // a function call or its output
+                var root = document.RootElement;
+                if (parts.HasFlag(TextParts.AssistantMessage) && !(Is(root, "type", "message") && Is(root, "role", "assistant")))
+                {
+                    return null; // a function call or its output
+                }
+                var text = new StringBuilder();
+                Walk(root, null, parts, text);
+                return text.ToString();
             }
-            var text = new StringBuilder();
-            Walk(root, null, parts, text);
-            return text.ToString();
+            catch (InvalidOperationException)
+            {
+                // A string escaping a lone surrogate ("\ud800") is JSON but not text: the event is stored, not indexed.
+                // This runs inside the writer's transaction, which must never fail for a payload's sake.
+                return null;
+            }
         }
     }
 

@@ -63,7 +63,6 @@ internal sealed partial class DurableEventWriter : IHostedLifecycleService, IDis
     /// </summary>
     public async ValueTask WaitForRoomAsync(CancellationToken cancellationToken)
     {
-        Health.RecordBackpressure();
         Task room;
         lock (_roomGate)
         {
@@ -76,6 +75,10 @@ internal sealed partial class DurableEventWriter : IHostedLifecycleService, IDis
                 return;
             }
             room = _room.Task;
+        }
+        if (Health.RecordBackpressure())
+        {
+            Log.QueueFull(_logger, _options.WriterQueueCapacity, Health.LastError ?? "writing");
         }
         await room.WaitAsync(cancellationToken);
     }
@@ -102,6 +105,8 @@ internal sealed partial class DurableEventWriter : IHostedLifecycleService, IDis
     {
         // Opened here, not in the loop: a database that cannot be opened fails the start, not some later moment.
         var connection = _database.OpenConnection();
+        // A lock held elsewhere makes a batch fail after this long, so it is reported and retried, not waited out silently.
+        connection.DefaultTimeout = (int)Math.Ceiling(_options.WriterBusyTimeout.TotalSeconds);
         _loop = Task.Run(() => RunAsync(connection), CancellationToken.None);
         return Task.CompletedTask;
     }
@@ -188,11 +193,13 @@ internal sealed partial class DurableEventWriter : IHostedLifecycleService, IDis
                     WriteBatch();
                     break;
                 }
-                catch (SqliteException ex) when (!_abort.IsCancellationRequested)
+                catch (Exception ex) when (ex is not OperationCanceledException && !_abort.IsCancellationRequested)
                 {
+                    // SQLite's failures (a lock, a full disk) pass; anything else is a bug, and is reported the same way
+                    // (log, health, status page) rather than ending the writer's loop, after which nothing would be written.
                     attempt++;
                     Health.RecordFailure(ex.Message);
-                    Log.BatchFailed(_logger, ex, _batch.Count, attempt);
+                    Log.BatchFailed(_logger, _batch.Count, attempt, ex.Message, QueueDepth);
                     DropEventsOfDeletedSessions();
                     var delay = TimeSpan.FromMilliseconds(Math.Min(5_000, 50 * Math.Pow(2, Math.Min(attempt, 10))));
                     try
@@ -214,7 +221,10 @@ internal sealed partial class DurableEventWriter : IHostedLifecycleService, IDis
                 _untouched.Clear();
                 _lastTouch = _time.GetTimestamp();
             }
-            Health.RecordSuccess(_batch.Count);
+            if (Health.RecordSuccess(_batch.Count) is { } outage)
+            {
+                Log.Recovered(_logger, Math.Round(outage.TotalSeconds, 1), attempt, QueueDepth);
+            }
             RunHousekeeping();
         }
 
@@ -318,8 +328,14 @@ internal sealed partial class DurableEventWriter : IHostedLifecycleService, IDis
 
     private static partial class Log
     {
-        [LoggerMessage(1, LogLevel.Warning, "Writing {Count} events failed (attempt {Attempt}); retrying, nothing is dropped")]
-        public static partial void BatchFailed(ILogger logger, Exception exception, int count, int attempt);
+        [LoggerMessage(1, LogLevel.Warning, "Writing {Count} events failed (attempt {Attempt}): {Error}; retrying, nothing is dropped ({Queued} more queued)")]
+        public static partial void BatchFailed(ILogger logger, int count, int attempt, string error, int queued);
+
+        [LoggerMessage(5, LogLevel.Warning, "The event writer's queue is full ({Capacity} events; {State}): appends wait until it drains, nothing is dropped")]
+        public static partial void QueueFull(ILogger logger, int capacity, string state);
+
+        [LoggerMessage(6, LogLevel.Information, "The event writer recovered after {Seconds} s and {Attempts} failed attempts; {Queued} events queued")]
+        public static partial void Recovered(ILogger logger, double seconds, int attempts, int queued);
 
         [LoggerMessage(2, LogLevel.Information, "Session log flushed on shutdown ({Count} events were queued)")]
         public static partial void Flushed(ILogger logger, int count);
@@ -335,34 +351,57 @@ internal sealed partial class DurableEventWriter : IHostedLifecycleService, IDis
 /// <summary>What the writer reports about itself: throughput, failures, backpressure.</summary>
 internal sealed class WriterHealth
 {
+    private static readonly TimeSpan BackpressureReportInterval = TimeSpan.FromSeconds(10);
     private long _written;
     private long _batches;
     private long _failures;
     private long _backpressureWaits;
+    private long _lastBackpressureTicks;
+    private long _lastBackpressureReportTicks;
     private long _lastSuccessTicks = Stopwatch.GetTimestamp();
+    private long _failingSinceTicks;
 
     public long EventsWritten => Interlocked.Read(ref _written);
     public long Batches => Interlocked.Read(ref _batches);
     public long Failures => Interlocked.Read(ref _failures);
     public long BackpressureWaits => Interlocked.Read(ref _backpressureWaits);
+    /// <summary>The error of the batch that failed last; null once a batch commits again.</summary>
     public string? LastError { get; private set; }
     /// <summary>True from a failed batch until the next one commits.</summary>
-    public bool Failing { get; private set; }
+    public bool Failing => Interlocked.Read(ref _failingSinceTicks) != 0;
 
-    public void RecordSuccess(int count)
+    /// <summary>How long batches have been failing (zero while they commit).</summary>
+    public TimeSpan FailingFor => Interlocked.Read(ref _failingSinceTicks) is var since and not 0 ? Stopwatch.GetElapsedTime(since) : TimeSpan.Zero;
+
+    /// <summary>True when an append had to wait for room in the queue within the last second.</summary>
+    public bool Backpressured => Interlocked.Read(ref _lastBackpressureTicks) is var last and not 0 && Stopwatch.GetElapsedTime(last) < TimeSpan.FromSeconds(1);
+
+    /// <summary>Counts a commit; returns how long the writer had been failing when this commit ended an outage.</summary>
+    public TimeSpan? RecordSuccess(int count)
     {
         Interlocked.Add(ref _written, count);
         Interlocked.Increment(ref _batches);
         Interlocked.Exchange(ref _lastSuccessTicks, Stopwatch.GetTimestamp());
-        Failing = false;
+        var since = Interlocked.Exchange(ref _failingSinceTicks, 0);
+        LastError = null;
+        return since == 0 ? null : Stopwatch.GetElapsedTime(since);
     }
 
     public void RecordFailure(string error)
     {
         Interlocked.Increment(ref _failures);
         LastError = error;
-        Failing = true;
+        Interlocked.CompareExchange(ref _failingSinceTicks, Stopwatch.GetTimestamp(), 0);
     }
 
-    public void RecordBackpressure() => Interlocked.Increment(ref _backpressureWaits);
+    /// <summary>Counts an append that waits for room; true when that is worth a log line (at most one every ten seconds).</summary>
+    public bool RecordBackpressure()
+    {
+        Interlocked.Increment(ref _backpressureWaits);
+        var now = Stopwatch.GetTimestamp();
+        Interlocked.Exchange(ref _lastBackpressureTicks, now);
+        var reported = Interlocked.Read(ref _lastBackpressureReportTicks);
+        return (reported == 0 || Stopwatch.GetElapsedTime(reported, now) >= BackpressureReportInterval)
+            && Interlocked.CompareExchange(ref _lastBackpressureReportTicks, now, reported) == reported;
+    }
 }
