@@ -263,3 +263,86 @@ internal sealed class CesProxyTarget : FuzzTarget
             ? $"closed with 1011 '{reason}'"
             : base.CheckClose(status, reason);
 }
+
+/// <summary>
+/// <c>/hubs/session</c>: the SignalR JSON hub protocol straight over WebSockets (as <c>skipNegotiation</c> clients
+/// connect), the handshake and a <c>JoinSession</c> first. Every message the server sends is a record ending in 0x1E
+/// that is a JSON object: the handshake answer, or a hub message of a known type; invocations from the server are
+/// only the <c>message</c> and <c>error</c> callbacks.
+/// </summary>
+internal sealed class SessionHubTarget : FuzzTarget
+{
+    private const char RecordSeparator = '\u001e';
+    private static readonly HashSet<int> MessageTypes = [1, 2, 3, 6, 7];
+
+    public override string Name => "/hubs/session";
+
+    public override string Path => "/hubs/session";
+
+    protected override IReadOnlySet<int> ProperCloses { get; } = new HashSet<int> { 1000, 1007, 1008, 1009 };
+
+    public override IReadOnlyList<string> ValidFrames { get; } =
+    [
+        """{"type":1,"invocationId":"1","target":"Send","arguments":[{"type":"user.action","data":{"action":"button.clicked","buttonId":"submit"}}]}""",
+        """{"type":1,"target":"Send","arguments":[{"id":"evt_1","type":"note","data":{"text":"hi"},"to":["someone"]}]}""",
+        """{"type":1,"invocationId":"2","target":"JoinSession","arguments":[{"title":"fuzz"}]}""",
+        """{"type":1,"invocationId":"3","target":"JoinSession","arguments":[{"sessionId":"0123456789abcdef0123456789abcdef","afterSeq":0}]}""",
+        """{"type":1,"invocationId":"4","target":"Leave","arguments":[]}""",
+        """{"type":1,"invocationId":"5","target":"NoSuchMethod","arguments":[1,2]}""",
+        """{"type":6}""",
+        """{"type":1,"invocationId":"6","target":"Send","arguments":[{"type":"a","data":{"n":1}},{"extra":true}]}""",
+    ];
+
+    /// <summary>A fuzzed hub message, nine times in ten ended with the record separator (without it, the server waits for the rest).</summary>
+    public override FuzzFrame NextFrame(Random random)
+    {
+        var frame = FrameFuzzer.Next(random, ValidFrames);
+        return frame.Type != WebSocketMessageType.Text || random.Next(10) == 0 ? frame : new FuzzFrame(frame.Type, [.. frame.Data, 0x1E]);
+    }
+
+    public override async Task OpenAsync(ClientWebSocket socket, FuzzConnection connection, Random random, CancellationToken cancellationToken)
+    {
+        var opening = """{"protocol":"json","version":1}""" + RecordSeparator
+            + """{"type":1,"invocationId":"0","target":"JoinSession","arguments":[null]}""" + RecordSeparator;
+        await socket.SendAsync(System.Text.Encoding.UTF8.GetBytes(opening), WebSocketMessageType.Text, true, cancellationToken);
+    }
+
+    public override string? CheckReply(FuzzFrame reply, FuzzConnection connection)
+    {
+        if (reply.Type != WebSocketMessageType.Text)
+        {
+            return "a binary frame";
+        }
+        var text = reply.AsText();
+        if (!text.EndsWith(RecordSeparator))
+        {
+            return "a message that is not a whole record: " + AgentSocketTarget.Shorten(text);
+        }
+        foreach (var record in text.Split(RecordSeparator, StringSplitOptions.RemoveEmptyEntries))
+        {
+            using var document = FrameFuzzer.ParseJson(System.Text.Encoding.UTF8.GetBytes(record));
+            if (document?.RootElement is not { ValueKind: JsonValueKind.Object } message)
+            {
+                return "a record that is not a JSON object: " + AgentSocketTarget.Shorten(record);
+            }
+            if (!message.TryGetProperty("type", out var type))
+            {
+                // The handshake answer: {} or {"error": "..."}.
+                if (message.EnumerateObject().Any(p => p.Name != "error"))
+                {
+                    return "a handshake answer with unknown members: " + AgentSocketTarget.Shorten(record);
+                }
+                continue;
+            }
+            if (type.ValueKind != JsonValueKind.Number || !type.TryGetInt32(out var kind) || !MessageTypes.Contains(kind))
+            {
+                return "a hub message of an unknown type: " + AgentSocketTarget.Shorten(record);
+            }
+            if (kind == 1 && Text(message, "target") is not ("message" or "error"))
+            {
+                return "an invocation of an unknown client method: " + AgentSocketTarget.Shorten(record);
+            }
+        }
+        return null;
+    }
+}

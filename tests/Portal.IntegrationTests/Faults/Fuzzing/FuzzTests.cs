@@ -25,14 +25,15 @@ public sealed class FuzzTests
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
     private static ITestOutputHelper? Output => TestContext.Current.TestOutputHelper;
 
-    /// <summary>The endpoints under fuzz. The SignalR hub joins with a <see cref="FuzzTarget"/> of its own and one line here.</summary>
-    public static TheoryData<string> Targets => ["/ws/agent", "/ws/chat", "/ces"];
+    /// <summary>The endpoints under fuzz, the SignalR participant hub among them.</summary>
+    public static TheoryData<string> Targets => ["/ws/agent", "/ws/chat", "/ces", "/hubs/session"];
 
     private static FuzzTarget Create(string name) => name switch
     {
         "/ws/agent" => new AgentSocketTarget(),
         "/ws/chat" => new ChatSocketTarget(),
         "/ces" => new CesProxyTarget(),
+        "/hubs/session" => new SessionHubTarget(),
         _ => throw new ArgumentOutOfRangeException(nameof(name), name, "No such fuzz target."),
     };
 
