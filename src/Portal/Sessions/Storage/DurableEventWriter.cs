@@ -31,6 +31,9 @@ internal sealed partial class DurableEventWriter : IHostedLifecycleService, IDis
     private TaskCompletionSource _room = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private bool _stopped;
     private Task? _loop;
+    private Task? _checkpoints;
+    private readonly CancellationTokenSource _stopCheckpoints = new();
+    private static readonly TimeSpan CheckpointInterval = TimeSpan.FromSeconds(1);
     private long _lastHousekeeping;
 
     public DurableEventWriter(IOptions<SessionsOptions> options, PortalDatabase database, TimeProvider time, ILogger<DurableEventWriter> logger)
@@ -107,7 +110,16 @@ internal sealed partial class DurableEventWriter : IHostedLifecycleService, IDis
         var connection = _database.OpenConnection();
         // A lock held elsewhere makes a batch fail after this long, so it is reported and retried, not waited out silently.
         connection.DefaultTimeout = (int)Math.Ceiling(_options.WriterBusyTimeout.TotalSeconds);
+        // Clients see an event once its batch commits, so no commit may wait for a checkpoint (which copies the WAL into
+        // the database and fsyncs it, up to a second on a busy disk): the writer never checkpoints, its own loop does.
+        using (var pragma = connection.CreateCommand())
+        {
+            pragma.CommandText = "PRAGMA wal_autocheckpoint=0;";
+            pragma.ExecuteNonQuery();
+        }
+        var checkpointer = _database.OpenConnection();
         _loop = Task.Run(() => RunAsync(connection), CancellationToken.None);
+        _checkpoints = Task.Run(() => CheckpointAsync(checkpointer), CancellationToken.None);
         return Task.CompletedTask;
     }
 
@@ -137,9 +149,56 @@ internal sealed partial class DurableEventWriter : IHostedLifecycleService, IDis
             Log.FlushTimedOut(_logger, QueueDepth);
             await _abort.CancelAsync();
         }
+        await _stopCheckpoints.CancelAsync();
+        if (_checkpoints is not null)
+        {
+            await _checkpoints;
+        }
     }
 
-    public void Dispose() => _abort.Dispose();
+    public void Dispose()
+    {
+        _abort.Dispose();
+        _stopCheckpoints.Dispose();
+    }
+
+    /// <summary>
+    /// Copies the WAL into the database once a second, on a connection of its own, beside the writer (a PASSIVE
+    /// checkpoint waits for nobody); the writer starts the WAL over once it has all been copied, so it does not grow.
+    /// </summary>
+    private async Task CheckpointAsync(SqliteConnection connection)
+    {
+        using var owned = connection;
+        using var checkpoint = connection.CreateCommand();
+        checkpoint.CommandText = "PRAGMA wal_checkpoint(PASSIVE);";
+        while (true)
+        {
+            try
+            {
+                await Task.Delay(CheckpointInterval, _time, _stopCheckpoints.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+            try
+            {
+                checkpoint.ExecuteNonQuery();
+            }
+            catch (SqliteException ex)
+            {
+                Log.CheckpointFailed(_logger, ex.Message); // the next one will catch up; the writer's own failures are reported
+            }
+        }
+        try
+        {
+            checkpoint.ExecuteNonQuery(); // what the last batches added
+        }
+        catch (SqliteException ex)
+        {
+            Log.CheckpointFailed(_logger, ex.Message);
+        }
+    }
 
     private async Task RunAsync(SqliteConnection connection)
     {
@@ -336,6 +395,9 @@ internal sealed partial class DurableEventWriter : IHostedLifecycleService, IDis
 
         [LoggerMessage(6, LogLevel.Information, "The event writer recovered after {Seconds} s and {Attempts} failed attempts; {Queued} events queued")]
         public static partial void Recovered(ILogger logger, double seconds, int attempts, int queued);
+
+        [LoggerMessage(7, LogLevel.Debug, "A WAL checkpoint failed: {Error}")]
+        public static partial void CheckpointFailed(ILogger logger, string error);
 
         [LoggerMessage(2, LogLevel.Information, "Session log flushed on shutdown ({Count} events were queued)")]
         public static partial void Flushed(ILogger logger, int count);

@@ -10,7 +10,7 @@ namespace Portal.IntegrationTests.Faults.Fuzzing;
 
 /// <summary>
 /// 10,000 random and mutated frames to each WebSocket endpoint (<c>PORTAL_FUZZ_FRAMES</c> changes the count; the seed is
-/// printed, and <c>PORTAL_FUZZ_SEED</c> replays a run): the server stays up, every reply is a well-formed frame of its
+/// printed, fixed unless <c>PORTAL_FUZZ_SEED</c> names one or says <c>random</c>): the server stays up, every reply is a well-formed frame of its
 /// protocol (an error frame with a known code for what it refuses) and every close a proper code, a healthy client is
 /// served during and after, and the managed heap returns to within a bound of where it was once the fuzzed sessions are
 /// deleted (measured after each half of the fuzz, so that growth per half shows).
@@ -19,6 +19,7 @@ namespace Portal.IntegrationTests.Faults.Fuzzing;
 public sealed class FuzzTests
 {
     private const string FuzzUser = "fuzz@portal.test";
+    private const int DefaultSeed = 20261122;
     /// <summary>Heap the whole fuzz may leave behind once its sessions are deleted (outside the pinned heap, Kestrel's pool).</summary>
     private const long HeapSlackBytes = 64L * 1024 * 1024;
 
@@ -42,7 +43,9 @@ public sealed class FuzzTests
     public async Task RandomAndMutatedFrames_ServerStaysUp_RepliesAreWellFormed_HealthyClientServed_HeapReturnsNearBaseline(string name)
     {
         var frames = int.TryParse(Environment.GetEnvironmentVariable("PORTAL_FUZZ_FRAMES"), CultureInfo.InvariantCulture, out var n) ? n : 10_000;
-        var seed = int.TryParse(Environment.GetEnvironmentVariable("PORTAL_FUZZ_SEED"), CultureInfo.InvariantCulture, out var s) ? s : Random.Shared.Next();
+        // A fixed seed by default, so CI runs one known sequence; PORTAL_FUZZ_SEED=random (or a number) explores others.
+        var seedSetting = Environment.GetEnvironmentVariable("PORTAL_FUZZ_SEED");
+        var seed = int.TryParse(seedSetting, CultureInfo.InvariantCulture, out var s) ? s : seedSetting == "random" ? Random.Shared.Next() : DefaultSeed;
         Output?.WriteLine($"Fuzzing {name} with {frames} frames, seed {seed} (PORTAL_FUZZ_SEED={seed} replays it).");
         await using var upstream = await FakeCesUpstream.StartAsync();
         upstream.Mode = UpstreamMode.Echo;
@@ -82,7 +85,7 @@ public sealed class FuzzTests
 
         // Two halves, each followed by deleting its sessions and a full collection: pools (Kestrel's, ArrayPool's) grow
         // to what the load needs in the first, so what a second half adds again is what a leak would look like.
-        var halves = new[] { new FuzzRunner(target, context, seed), new FuzzRunner(target, context, seed + 1) };
+        var halves = new[] { new FuzzRunner(target, context, seed), new FuzzRunner(target, context, seed + 1_000) };
         var heaps = new List<long>();
         var healthyTurns = 0;
         var clock = Stopwatch.StartNew();
@@ -113,10 +116,12 @@ public sealed class FuzzTests
         static string MiB(long bytes) => (bytes / 1024.0 / 1024).ToString("0.0", CultureInfo.InvariantCulture);
         Output?.WriteLine($"{name}: {halves.Sum(h => h.FramesSent)} frames over {halves.Sum(h => h.Connections)} connections in {took.TotalSeconds:0.0} s; " +
             $"{halves.Sum(h => h.Replies)} replies; closes {string.Join(", ", closes)}, {halves.Sum(h => h.ResetsAfterInvalidUtf8)} resets right after " +
-            $"invalid UTF-8; {healthyTurns} healthy turns meanwhile; managed heap {MiB(baseline)} MiB before, {MiB(heaps[0])} after the first half, " +
+            $"invalid UTF-8, {halves.Sum(h => h.OtherResets)} other resets; {healthyTurns} healthy turns meanwhile; managed heap {MiB(baseline)} MiB before, {MiB(heaps[0])} after the first half, " +
             $"{MiB(heaps[1])} after the second; {problems.Count} problems.");
         Assert.True(problems.Count == 0, $"Seed {seed}: {string.Join("\n", problems.Take(20))}");
         Assert.Equal(frames, halves.Sum(h => h.FramesSent));
+        Assert.True(halves.Sum(h => h.OtherResets) * 50 <= halves.Sum(h => h.Connections),
+            $"{halves.Sum(h => h.OtherResets)} of {halves.Sum(h => h.Connections)} connections ended in a reset where a close was due.");
         Assert.True(healthyTurns > 0, "No healthy turn completed while the fuzz ran.");
         // What is left after the fuzz, its sessions deleted: the pools that grew to the load, and (seen on /ws/agent and /ces,
         // not yet attributed) about 10 MiB per 5,000 frames that a second half adds again. A leak of a few KiB per frame or
