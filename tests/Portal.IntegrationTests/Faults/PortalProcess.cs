@@ -61,10 +61,7 @@ internal sealed class PortalProcess : IAsyncDisposable
         start.Environment["Portal__Admin__Email"] = AdminEmail;
         start.Environment["Portal__Admin__Password"] = AdminPassword;
         // The fault tests load Portal from one user and one address far past what Portal:Limits lets a client do.
-        foreach (var limit in new[] { "ConnectionsPerUser", "ConnectionsPerIp", "SessionsPerHourPerUser", "SessionsPerHourPerIp", "MessagesPerSecondPerUser", "ApiRequestsPerMinute" })
-        {
-            start.Environment[$"Portal__Limits__{limit}"] = "0";
-        }
+        start.Environment["Portal__Limits__Enabled"] = "false";
         foreach (var (key, value) in settings)
         {
             start.Environment[key] = value;

@@ -52,6 +52,23 @@ public sealed class LimitsTests
     }
 
     [Fact(Timeout = 60_000)]
+    public async Task EnabledFalse_TurnsEveryLimitOff_ASecondSocketOverALimitOfOneOpens()
+    {
+        await using var server = await PortalTestServer.StartAsync(new()
+        {
+            ["Portal:Limits:ConnectionsPerUser"] = "1",
+            ["Portal:Limits:Enabled"] = "false",
+        });
+        var cookies = await server.SignInCookiesAsync(PortalTestServer.AdminEmail);
+        using var first = await ConnectAsync(server, "/ws/chat", cookies);
+
+        using var second = await ConnectAsync(server, "/ws/chat", cookies);
+
+        Assert.Equal(WebSocketState.Open, second.State);
+        Assert.All(Status(server), l => Assert.Equal(0, l.Limit));
+    }
+
+    [Fact(Timeout = 60_000)]
     public async Task ThirdWidgetConnection_OverTwoPerIp_Is429BeforeTheUpgrade()
     {
         await using var server = await PortalTestServer.StartAsync(new()

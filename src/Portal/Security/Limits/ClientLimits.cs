@@ -41,7 +41,13 @@ public sealed class ClientLimits(IOptionsMonitor<LimitsOptions> options, TimePro
     private readonly ConcurrentDictionary<string, SharedBucket> _messages = new(StringComparer.Ordinal);
     private readonly long[] _refused = new long[Enum.GetValues<LimitKind>().Length];
 
-    public LimitsOptions Current => options.CurrentValue;
+    private static readonly LimitsOptions Off = new()
+    {
+        ConnectionsPerUser = 0, ConnectionsPerIp = 0, SessionsPerHourPerUser = 0, SessionsPerHourPerIp = 0, MessagesPerSecondPerUser = 0, ApiRequestsPerMinute = 0,
+    };
+
+    /// <summary>The limits in force: the configured ones, or all 0 (off) when <see cref="LimitsOptions.Enabled"/> is false.</summary>
+    public LimitsOptions Current => options.CurrentValue is { Enabled: false } ? Off : options.CurrentValue;
 
     /// <summary>
     /// Counts a connection of <paramref name="endpoint"/> for the user (when signed in) and the address; null with the

@@ -12,6 +12,9 @@ public sealed class LimitsOptions
 {
     public const string Section = "Portal:Limits";
 
+    /// <summary>False turns every limit below off at once (load tests and benchmarks drive Portal from one user and one address).</summary>
+    public bool Enabled { get; set; } = true;
+
     /// <summary>Open WebSocket connections one user may have on each endpoint (<c>/ws/agent</c>, <c>/ws/chat</c>, <c>/hubs/session</c>).</summary>
     [Range(0, 100_000)]
     public int ConnectionsPerUser { get; set; } = 20;

@@ -55,12 +55,7 @@ public sealed class FuzzTests
             ["Portal:Sockets:Burst"] = "1000000",
             ["Portal:Sockets:FloodCloseAfter"] = "1000000",
             // One user fuzzing from one address: the per-user and per-IP limits are tested in LimitsTests.
-            ["Portal:Limits:ConnectionsPerUser"] = "0",
-            ["Portal:Limits:ConnectionsPerIp"] = "0",
-            ["Portal:Limits:SessionsPerHourPerUser"] = "0",
-            ["Portal:Limits:SessionsPerHourPerIp"] = "0",
-            ["Portal:Limits:MessagesPerSecondPerUser"] = "0",
-            ["Portal:Limits:ApiRequestsPerMinute"] = "0",
+            ["Portal:Limits:Enabled"] = "false",
             ["Portal:OfflineAgent:TokenDelay"] = "00:00:00.001",
             ["CesProxy:AppsEndpointTemplate"] = upstream.AppsTemplate,
             ["CesProxy:AgentsEndpointTemplate"] = upstream.AgentsTemplate,
