@@ -1,5 +1,6 @@
 using System.Net.WebSockets;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Portal.Proxy.Telemetry;
@@ -29,14 +30,8 @@ internal static partial class CesWebSocketEndpoint
             return;
         }
 
-        var options = services.Options;
-        using var client = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext
-        {
-            KeepAliveInterval = options.KeepAliveInterval,
-            KeepAliveTimeout = options.KeepAliveInterval > TimeSpan.Zero && options.KeepAliveTimeout > TimeSpan.Zero
-                ? options.KeepAliveTimeout
-                : Timeout.InfiniteTimeSpan,
-        });
+        // The upgrade is done here rather than by AcceptWebSocketAsync: the proxy relays frames as bytes (FrameRelay).
+        var client = new RelaySocket(await AcceptAsync(context), isServer: true, [], context.Abort, services.Time);
         var info = new CesConnectionInfo(
             Guid.NewGuid().ToString("N"),
             origin,
@@ -52,9 +47,28 @@ internal static partial class CesWebSocketEndpoint
             // Every proxied connection is recorded; one that cannot be is refused rather than proxied unseen.
             Log.ObserverUnavailable(logger, ex);
             await client.CloseOutputAsync(WebSocketCloseStatus.InternalServerError, "Recording unavailable", context.RequestAborted);
+            await client.DrainAsync(services.Options.CloseTimeout);
+            client.Release();
             return;
         }
         await new ProxyConnection(client, observer, services, logger).RunAsync(context.RequestAborted, services.Stopping);
+    }
+
+    /// <summary>
+    /// Completes the WebSocket handshake (RFC 6455 4.2.2 over HTTP/1.1, RFC 8441 over HTTP/2) without an extension or
+    /// subprotocol, and returns the upgraded connection. The request was checked by <c>IsWebSocketRequest</c>.
+    /// </summary>
+    private static async Task<Stream> AcceptAsync(HttpContext context)
+    {
+        if (context.Features.Get<IHttpExtendedConnectFeature>() is { IsExtendedConnect: true } connect)
+        {
+            return await connect.AcceptAsync();
+        }
+        var upgrade = context.Features.GetRequiredFeature<IHttpUpgradeFeature>();
+        context.Response.Headers.Connection = "Upgrade";
+        context.Response.Headers.Upgrade = "websocket";
+        context.Response.Headers.SecWebSocketAccept = Frames.AcceptKey(context.Request.Headers.SecWebSocketKey.ToString());
+        return await upgrade.UpgradeAsync();
     }
 
     private static partial class Log

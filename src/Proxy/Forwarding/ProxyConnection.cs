@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Globalization;
 using System.Net.WebSockets;
 using Microsoft.Extensions.Logging;
@@ -14,16 +13,16 @@ namespace Portal.Proxy.Forwarding;
 /// promptly and with the right codes when either side ends.
 /// </summary>
 internal sealed partial class ProxyConnection(
-    WebSocket client,
+    RelaySocket client,
     ICesConnectionObserver observer,
     ProxyServices services,
     ILogger logger)
 {
     private readonly CesProxyOptions _options = services.Options;
     private readonly TimeProvider _time = services.Time;
-    private WebSocket? _upstream;
+    private RelaySocket? _upstream;
     private CesCloseInfo? _closed;
-    private ConnectionActivity? _activity;
+    private Task? _relays;
     private long _configSentAt;
     private bool _sawUpstreamMessage;
 
@@ -69,11 +68,16 @@ internal sealed partial class ProxyConnection(
             services.Metrics.UpstreamOpened();
             await ObserveAsync(o => o.UpstreamConnectedAsync(upstreamUri, _time.GetElapsedTime(connecting), aborted));
 
+            bool sent;
             try
             {
-                await _upstream.SendAsync(config.Forwarded, WebSocketMessageType.Text, true, stopping);
+                sent = await _upstream.SendMessageAsync(config.Forwarded, WebSocketMessageType.Text, stopping);
             }
-            catch (Exception ex) when (ex is WebSocketException or IOException or OperationCanceledException)
+            catch (Exception ex) when (ex is IOException or OperationCanceledException or ObjectDisposedException)
+            {
+                sent = false;
+            }
+            if (!sent)
             {
                 await UpstreamLostAsync(null, null, "The upstream closed before the config could be sent.");
                 return;
@@ -93,12 +97,18 @@ internal sealed partial class ProxyConnection(
             if (_upstream is not null)
             {
                 _upstream.Abort();
-                _upstream.Dispose();
                 services.Metrics.UpstreamClosed();
+            }
+            if (_relays is not null && !_relays.IsCompleted)
+            {
+                client.Abort();
+                await _relays;
             }
             // Whatever closed the client (a bad config, an unreachable upstream, an oversized message), a widget
             // that kept sending would otherwise lose that close to the reset of a connection closed with unread data.
-            await DrainAsync(client);
+            await client.DrainAsync(_options.CloseTimeout);
+            _upstream?.Release();
+            client.Release();
             services.Metrics.ConnectionClosed();
             var closed = _closed ?? new CesCloseInfo((int?)client.CloseStatus, client.CloseStatusDescription, null, null, "client", "The connection ended.");
             await ObserveAsync(o => o.ClosedAsync(closed, CancellationToken.None));
@@ -118,68 +128,38 @@ internal sealed partial class ProxyConnection(
             return null;
         }
         await stop.CancelAsync(); // the timer
-        var (message, end) = await receive;
-        switch (end.Kind)
+        var received = await receive;
+        switch (received.Kind)
         {
-            case PumpEndKind.SourceClosed:
-                await TryCloseAsync(client, end.Status, end.Reason);
-                _closed = new CesCloseInfo((int?)end.Status, end.Reason, null, null, "client", "The client closed before sending its config.");
+            case ReceivedKind.Close:
+                await TryCloseAsync(client, client.CloseStatus, client.CloseStatusDescription);
+                _closed = new CesCloseInfo((int?)client.CloseStatus, client.CloseStatusDescription, null, null, "client", "The client closed before sending its config.");
                 return null;
-            case PumpEndKind.TooBig:
+            case ReceivedKind.TooBig:
                 await CloseClientAsync(WebSocketCloseStatus.MessageTooBig, "Config message too big", "proxy",
                     $"The config message was over {_options.MaxFirstMessageBytes} bytes.");
                 return null;
-            case PumpEndKind.SourceFailed or PumpEndKind.Cancelled:
+            case ReceivedKind.ProtocolError:
+                await CloseClientAsync(WebSocketCloseStatus.ProtocolError, received.Error!, "proxy", "The client broke the WebSocket protocol: " + received.Error);
+                return null;
+            case ReceivedKind.Failed:
                 client.Abort();
                 _closed = new CesCloseInfo(null, null, null, null, "client", "The client vanished before sending its config.");
                 return null;
             default:
-                return message;
+                return received.Data;
         }
     }
 
-    private async Task<(byte[]? Message, PumpEnd End)> ReadFirstMessageAsync(CancellationToken cancellationToken)
+    private async Task<ReceivedMessage> ReadFirstMessageAsync(CancellationToken cancellationToken)
     {
-        var buffer = ArrayPool<byte>.Shared.Rent(4096);
-        var length = 0;
         try
         {
-            while (true)
-            {
-                if (length == buffer.Length)
-                {
-                    var bigger = ArrayPool<byte>.Shared.Rent(buffer.Length * 2);
-                    buffer.AsSpan().CopyTo(bigger);
-                    ArrayPool<byte>.Shared.Return(buffer);
-                    buffer = bigger;
-                }
-                var result = await client.ReceiveAsync(buffer.AsMemory(length), cancellationToken);
-                if (result.MessageType == WebSocketMessageType.Close)
-                {
-                    return (null, new PumpEnd(PumpEndKind.SourceClosed, client.CloseStatus, client.CloseStatusDescription));
-                }
-                length += result.Count;
-                if (length > _options.MaxFirstMessageBytes)
-                {
-                    return (null, new PumpEnd(PumpEndKind.TooBig));
-                }
-                if (result.EndOfMessage)
-                {
-                    return (buffer.AsSpan(0, length).ToArray(), default);
-                }
-            }
+            return await client.ReceiveMessageAsync(_options.MaxFirstMessageBytes, cancellationToken);
         }
         catch (OperationCanceledException)
         {
-            return (null, new PumpEnd(PumpEndKind.Cancelled));
-        }
-        catch (Exception ex) when (ex is WebSocketException or IOException)
-        {
-            return (null, new PumpEnd(PumpEndKind.SourceFailed, Error: ex));
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
+            return new ReceivedMessage(ReceivedKind.Failed, Error: "Cancelled");
         }
     }
 
@@ -207,14 +187,15 @@ internal sealed partial class ProxyConnection(
     private async Task ForwardUntilClosedAsync(CancellationToken stopping)
     {
         var upstream = _upstream!;
-        var activity = _activity = new ConnectionActivity(_time);
+        var activity = new ConnectionActivity(_time);
         using var stopWatching = CancellationTokenSource.CreateLinkedTokenSource(stopping);
-        // The pumps take no token: cancelling a pending WebSocket receive or send aborts that socket, and each leg
-        // must be closed with a proper close frame. They end when their socket closes, fails or is aborted.
-        var toUpstream = new FramePump(client, upstream, FrameDirection.ClientToUpstream, _options.MaxMessageBytes,
+        // The relays take no token: each leg must be closed with a proper close frame. They end when their source
+        // closes, fails or is aborted.
+        var toUpstream = new FrameRelay(client, upstream, FrameDirection.ClientToUpstream, _options.MaxMessageBytes,
             _options.RecordedPayloadBytes, null, activity, OnForwardedAsync).RunAsync(CancellationToken.None);
-        var toClient = new FramePump(upstream, client, FrameDirection.UpstreamToClient, _options.MaxMessageBytes,
+        var toClient = new FrameRelay(upstream, client, FrameDirection.UpstreamToClient, _options.MaxMessageBytes,
             _options.RecordedPayloadBytes, services.Stripper, activity, OnForwardedAsync).RunAsync(CancellationToken.None);
+        _relays = Task.WhenAll(toUpstream, toClient);
         var watch = WatchAsync(activity, stopping, stopWatching.Token);
 
         var first = await Task.WhenAny(toUpstream, toClient, watch);
@@ -255,7 +236,7 @@ internal sealed partial class ProxyConnection(
         await stopWatching.CancelAsync();
 
         // Both legs have been told; give them the close timeout to finish their handshakes, then cut them.
-        var both = Task.WhenAll(toUpstream, toClient);
+        var both = _relays;
         if (await Task.WhenAny(both, Task.Delay(_options.CloseTimeout, _time, CancellationToken.None)) != both)
         {
             client.Abort();
@@ -264,39 +245,6 @@ internal sealed partial class ProxyConnection(
         await both;
         await CompleteHandshakeAsync(upstream);
         await CompleteHandshakeAsync(client);
-    }
-
-    /// <summary>
-    /// A socket that sent its close waits for the peer's: what the peer still sends is read and dropped until then, at
-    /// most the close timeout, so the close is not lost to the reset of a connection closed with unread data.
-    /// </summary>
-    private async Task DrainAsync(WebSocket socket)
-    {
-        if (socket.State != WebSocketState.CloseSent)
-        {
-            return;
-        }
-        var buffer = ArrayPool<byte>.Shared.Rent(4096);
-        try
-        {
-            using var timeout = new CancellationTokenSource(_options.CloseTimeout, _time);
-            while (socket.State == WebSocketState.CloseSent)
-            {
-                var result = await socket.ReceiveAsync(buffer.AsMemory(), timeout.Token);
-                if (result.MessageType == WebSocketMessageType.Close)
-                {
-                    break;
-                }
-            }
-        }
-        catch (Exception ex) when (ex is WebSocketException or IOException or OperationCanceledException)
-        {
-            socket.Abort();
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
-        }
     }
 
     /// <summary>The client-to-upstream pump stopped first: the client closed, vanished, or the upstream cannot take messages.</summary>
@@ -315,6 +263,12 @@ internal sealed partial class ProxyConnection(
                 await TryCloseAsync(upstream, WebSocketCloseStatus.EndpointUnavailable, CloseFrames.ClientDisconnected);
                 client.Abort();
                 _closed = new CesCloseInfo(null, null, 1001, CloseFrames.ClientDisconnected, "client", "The client vanished without closing.");
+                break;
+            case PumpEndKind.ProtocolError:
+                await TryCloseAsync(client, WebSocketCloseStatus.ProtocolError, end.Reason);
+                await TryCloseAsync(upstream, WebSocketCloseStatus.EndpointUnavailable, "Client protocol error");
+                _closed = new CesCloseInfo(1002, end.Reason, 1001, "Client protocol error", "proxy",
+                    "The client broke the WebSocket protocol: " + end.Reason);
                 break;
             case PumpEndKind.TooBig:
                 await TryCloseAsync(client, WebSocketCloseStatus.MessageTooBig, CloseFrames.MessageTooBig);
@@ -355,6 +309,10 @@ internal sealed partial class ProxyConnection(
                 upstream.Abort();
                 await UpstreamLostAsync(null, null, "The upstream connection was lost.");
                 break;
+            case PumpEndKind.ProtocolError:
+                await TryCloseAsync(upstream, WebSocketCloseStatus.ProtocolError, end.Reason);
+                await UpstreamLostAsync(WebSocketCloseStatus.ProtocolError, end.Reason, "The upstream broke the WebSocket protocol: " + end.Reason);
+                break;
             case PumpEndKind.TooBig:
                 await TryCloseAsync(client, WebSocketCloseStatus.MessageTooBig, "Upstream message too big");
                 await TryCloseAsync(upstream, WebSocketCloseStatus.MessageTooBig, CloseFrames.MessageTooBig);
@@ -380,7 +338,7 @@ internal sealed partial class ProxyConnection(
         var code = status is { } s ? (int)s : 1006;
         var text = string.IsNullOrEmpty(reason) ? CloseFrames.UpstreamLost : reason;
         // Cut in the middle of a message to the widget, a frame would continue that message: then the close alone says why.
-        if (_activity?.PartlySent(FrameDirection.UpstreamToClient) != true)
+        if (!client.MidMessage)
         {
             await TrySendAsync(client, CloseFrames.ConnectionClosed(text, code));
         }
@@ -413,7 +371,11 @@ internal sealed partial class ProxyConnection(
         }
     }
 
-    /// <summary>Completes with the reason to close both legs (idle, shutting down), or null once the connection ends by itself.</summary>
+    /// <summary>
+    /// Completes with the reason to close both legs (idle, a message too slow, shutting down), or null once the
+    /// connection ends by itself. Meanwhile it pings a leg that has been silent for the keep-alive interval and cuts
+    /// one that then stays silent past the keep-alive timeout (its relay then reports it lost).
+    /// </summary>
     private async Task<string?> WatchAsync(ConnectionActivity activity, CancellationToken stopping, CancellationToken done)
     {
         try
@@ -433,9 +395,10 @@ internal sealed partial class ProxyConnection(
                         return slow.Direction == FrameDirection.UpstreamToClient ? CloseFrames.UpstreamTooSlow : CloseFrames.ClientTooSlow;
                     }
                     // A message that begins while this waits is looked at within half the timeout.
-                    var look = slowest is { } under ? _options.MessageTimeout - under.For : _options.MessageTimeout / 2;
-                    wait = wait == Timeout.InfiniteTimeSpan || look < wait ? look : wait;
+                    wait = Sooner(wait, slowest is { } under ? _options.MessageTimeout - under.For : _options.MessageTimeout / 2);
                 }
+                wait = Sooner(wait, KeepAlive(client));
+                wait = Sooner(wait, KeepAlive(_upstream!));
                 await Task.Delay(wait, _time, done);
             }
         }
@@ -445,13 +408,53 @@ internal sealed partial class ProxyConnection(
         }
     }
 
+    private static TimeSpan Sooner(TimeSpan wait, TimeSpan other) =>
+        other == Timeout.InfiniteTimeSpan ? wait : wait == Timeout.InfiniteTimeSpan || other < wait ? other : wait;
+
+    /// <summary>Pings a silent leg, cuts a dead one; returns when to look at it again.</summary>
+    private TimeSpan KeepAlive(RelaySocket leg)
+    {
+        var interval = _options.KeepAliveInterval;
+        if (interval <= TimeSpan.Zero || leg.State != WebSocketState.Open)
+        {
+            return Timeout.InfiniteTimeSpan;
+        }
+        var timeout = _options.KeepAliveTimeout;
+        var now = _time.GetTimestamp();
+        var received = leg.LastReceived;
+        var pinged = leg.PingSent;
+        if (pinged != 0 && received < pinged)
+        {
+            // Waiting for anything at all from it, the pong or otherwise.
+            if (timeout <= TimeSpan.Zero)
+            {
+                return interval;
+            }
+            var waited = _time.GetElapsedTime(pinged, now);
+            if (waited < timeout)
+            {
+                return timeout - waited;
+            }
+            Log.KeepAliveTimedOut(logger, leg.IsServer ? "client" : "upstream", timeout);
+            leg.Abort();
+            return Timeout.InfiniteTimeSpan;
+        }
+        var silent = _time.GetElapsedTime(received, now);
+        if (silent < interval)
+        {
+            return interval - silent;
+        }
+        _ = leg.PingAsync(CancellationToken.None);
+        return timeout > TimeSpan.Zero ? timeout : interval;
+    }
+
     private async Task CloseClientAsync(WebSocketCloseStatus status, string reason, string initiator, string detail)
     {
         await TryCloseAsync(client, status, reason);
         _closed = new CesCloseInfo((int)status, reason, null, null, initiator, detail);
     }
 
-    private async Task WaitOrAbortAsync(Task pending, WebSocket socket)
+    private async Task WaitOrAbortAsync(Task pending, RelaySocket socket)
     {
         if (await Task.WhenAny(pending, Task.Delay(_options.CloseTimeout, _time, CancellationToken.None)) != pending)
         {
@@ -461,11 +464,11 @@ internal sealed partial class ProxyConnection(
     }
 
     /// <summary>A side that sent its close and still waits for ours gets its code echoed.</summary>
-    private Task CompleteHandshakeAsync(WebSocket socket) =>
+    private Task CompleteHandshakeAsync(RelaySocket socket) =>
         socket.State == WebSocketState.CloseReceived ? TryCloseAsync(socket, socket.CloseStatus, socket.CloseStatusDescription) : Task.CompletedTask;
 
     /// <summary>Sends a close frame if the socket can still send one; a socket that cannot is left as it is.</summary>
-    private async Task TryCloseAsync(WebSocket socket, WebSocketCloseStatus? status, string? reason)
+    private async Task TryCloseAsync(RelaySocket socket, WebSocketCloseStatus? status, string? reason)
     {
         if (socket.State is not (WebSocketState.Open or WebSocketState.CloseReceived))
         {
@@ -477,25 +480,21 @@ internal sealed partial class ProxyConnection(
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
             await socket.CloseOutputAsync(code, code == WebSocketCloseStatus.Empty ? null : CloseFrames.Reason(reason), timeout.Token);
         }
-        catch (Exception ex) when (ex is WebSocketException or IOException or OperationCanceledException or InvalidOperationException or ObjectDisposedException)
+        catch (Exception ex) when (ex is IOException or OperationCanceledException or InvalidOperationException or ObjectDisposedException)
         {
             Log.CloseFailed(logger, ex);
             socket.Abort();
         }
     }
 
-    private async Task TrySendAsync(WebSocket socket, byte[] message)
+    private async Task TrySendAsync(RelaySocket socket, byte[] message)
     {
-        if (socket.State is not (WebSocketState.Open or WebSocketState.CloseReceived))
-        {
-            return;
-        }
         try
         {
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
-            await socket.SendAsync(message, WebSocketMessageType.Text, true, timeout.Token);
+            await socket.SendMessageAsync(message, WebSocketMessageType.Text, timeout.Token);
         }
-        catch (Exception ex) when (ex is WebSocketException or IOException or OperationCanceledException or InvalidOperationException or ObjectDisposedException)
+        catch (Exception ex) when (ex is IOException or OperationCanceledException or InvalidOperationException or ObjectDisposedException)
         {
             Log.CloseFailed(logger, ex);
             socket.Abort();
@@ -537,5 +536,8 @@ internal sealed partial class ProxyConnection(
 
         [LoggerMessage(7, LogLevel.Debug, "A closing frame could not be sent; the leg was aborted")]
         public static partial void CloseFailed(ILogger logger, Exception exception);
+
+        [LoggerMessage(8, LogLevel.Information, "The {Leg} answered no keep-alive ping within {Timeout}; cut it")]
+        public static partial void KeepAliveTimedOut(ILogger logger, string leg, TimeSpan timeout);
     }
 }

@@ -3,7 +3,6 @@ using System.Globalization;
 using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
-using System.Net.WebSockets;
 using System.Security.Authentication;
 using System.Security.Cryptography;
 using System.Text;
@@ -13,17 +12,17 @@ using Portal.Proxy.Configuration;
 namespace Portal.Proxy.Forwarding;
 
 /// <summary>The result of connecting to the upstream: an open socket, or why there is none.</summary>
-internal readonly record struct UpstreamConnection(WebSocket? Socket, string? Failure, HttpStatusCode? Status);
+internal readonly record struct UpstreamConnection(RelaySocket? Socket, string? Failure, HttpStatusCode? Status);
 
 /// <summary>
 /// Opens the upstream WebSocket with the headers CES expects (<c>Authorization: Bearer</c>, <c>Content-Type:
 /// application/json</c>, <c>X-Goog-User-Project</c>): a TCP connection, TLS for <c>wss</c>, the HTTP/1.1 upgrade
-/// written and checked here, then <see cref="WebSocket.CreateFromStream(Stream, WebSocketCreationOptions)"/>.
+/// written and checked here, then a <see cref="RelaySocket"/> over the stream.
 /// Doing the handshake itself (rather than through ClientWebSocket and SocketsHttpHandler) keeps an idle upstream
 /// leg at a few KiB, sends Content-Type on the body-less upgrade as the reference does, and reports the refusing
 /// status and the start of its body.
 /// </summary>
-internal sealed class UpstreamConnector(IOptions<CesProxyOptions> options)
+internal sealed class UpstreamConnector(IOptions<CesProxyOptions> options, TimeProvider time)
 {
     private const int MaxResponseHead = 16 * 1024;
     private static readonly byte[] HeadEnd = "\r\n\r\n"u8.ToArray();
@@ -69,15 +68,8 @@ internal sealed class UpstreamConnector(IOptions<CesProxyOptions> options)
                 await stream.DisposeAsync();
                 return new UpstreamConnection(null, $"{CloseFrames.UpstreamUnavailable} (HTTP {(int)status})", status);
             }
-            var webSocketStream = leftover.Length > 0 ? new PrefixedStream(leftover, stream) : stream;
-            var webSocket = WebSocket.CreateFromStream(webSocketStream, new WebSocketCreationOptions
-            {
-                IsServer = false,
-                KeepAliveInterval = settings.KeepAliveInterval,
-                KeepAliveTimeout = settings.KeepAliveInterval > TimeSpan.Zero && settings.KeepAliveTimeout > TimeSpan.Zero
-                    ? settings.KeepAliveTimeout
-                    : Timeout.InfiniteTimeSpan,
-            });
+            var opened = stream;
+            var webSocket = new RelaySocket(stream, isServer: false, leftover, () => opened.Dispose(), time);
             return new UpstreamConnection(webSocket, null, null);
         }
         catch (Exception ex) when (ex is SocketException or IOException or OperationCanceledException or AuthenticationException or InvalidDataException)
@@ -145,9 +137,7 @@ internal sealed class UpstreamConnector(IOptions<CesProxyOptions> options)
     /// <summary>RFC 6455 4.1: the upgrade is real only with the right Upgrade, Connection and Sec-WebSocket-Accept.</summary>
     private static bool AcceptsUpgrade(string head, string key)
     {
-#pragma warning disable CA5350 // SHA-1 is what RFC 6455 prescribes for Sec-WebSocket-Accept; it is no security boundary here.
-        var expected = Convert.ToBase64String(SHA1.HashData(Encoding.ASCII.GetBytes(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11")));
-#pragma warning restore CA5350
+        var expected = Frames.AcceptKey(key);
         string? upgrade = null, connection = null, accept = null;
         foreach (var line in head.Split("\r\n").Skip(1))
         {
@@ -173,52 +163,5 @@ internal sealed class UpstreamConnector(IOptions<CesProxyOptions> options)
         return string.Equals(upgrade, "websocket", StringComparison.OrdinalIgnoreCase)
             && connection is not null && connection.Split(',').Any(t => t.Trim().Equals("upgrade", StringComparison.OrdinalIgnoreCase))
             && accept == expected;
-    }
-
-    /// <summary>A stream that first returns bytes that arrived together with the handshake's response head.</summary>
-    private sealed class PrefixedStream(byte[] prefix, Stream inner) : Stream
-    {
-        private int _offset;
-
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => true;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-
-        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
-        {
-            if (_offset < prefix.Length)
-            {
-                var count = Math.Min(buffer.Length, prefix.Length - _offset);
-                prefix.AsSpan(_offset, count).CopyTo(buffer.Span);
-                _offset += count;
-                return new ValueTask<int>(count);
-            }
-            return inner.ReadAsync(buffer, cancellationToken);
-        }
-
-        public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default) => inner.WriteAsync(buffer, cancellationToken);
-        public override Task FlushAsync(CancellationToken cancellationToken) => inner.FlushAsync(cancellationToken);
-        public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
-        public override void Write(byte[] buffer, int offset, int count) => inner.Write(buffer, offset, count);
-        public override void Flush() => inner.Flush();
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-
-        protected override void Dispose(bool disposing)
-        {
-            if (disposing)
-            {
-                inner.Dispose();
-            }
-            base.Dispose(disposing);
-        }
-
-        public override async ValueTask DisposeAsync()
-        {
-            await inner.DisposeAsync();
-            await base.DisposeAsync();
-        }
     }
 }
