@@ -1,0 +1,125 @@
+using System.Net.WebSockets;
+using System.Text;
+
+namespace Proxy.Tests.Forwarding;
+
+/// <summary>
+/// The proxy relays frames as bytes: what it passes on as it came, what it checks, and what it answers itself, seen
+/// frame by frame from a raw widget.
+/// </summary>
+public sealed class WireTests
+{
+    [Theory]
+    [InlineData("unmasked", "Frames from a client must be masked")]
+    [InlineData("reserved bits", "Reserved bits set without an extension")]
+    [InlineData("unknown opcode", "Unknown opcode")]
+    [InlineData("continuation first", "Continuation frame without a message")]
+    [InlineData("bad close code", "Invalid close frame")]
+    public async Task BrokenFrameAfterTheConfig_Is1002WithTheReason_AndTheUpstreamIsClosed(string broken, string reason)
+    {
+        await using var host = await ProxyTestHost.StartAsync();
+        host.Upstream.Mode = Portal.Testing.Fakes.UpstreamMode.Echo;
+        await using var widget = await RawWidget.ConnectAsync(host.WebSocketUri);
+        await widget.SendAsync(RawWidget.ConfigFrame());
+        var upstream = await host.Upstream.WaitForConnectionAsync();
+
+        var hello = Encoding.UTF8.GetBytes("{\"realtimeInput\":{\"text\":\"hi\"}}");
+        await widget.SendAsync(broken switch
+        {
+            "unmasked" => RawWidget.Frame(0x81, hello, mask: false),
+            "reserved bits" => RawWidget.Frame(0xC1, hello),
+            "unknown opcode" => RawWidget.Frame(0x83, hello),
+            "continuation first" => RawWidget.Frame(0x80, hello),
+            _ => RawWidget.Close(1005),
+        });
+
+        Assert.Equal((1002, reason), await widget.ReceiveCloseAsync());
+        await upstream.Ended.Task.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
+        Assert.Equal((WebSocketCloseStatus.EndpointUnavailable, "Client protocol error"), (upstream.ClosedWith, upstream.ClosedReason));
+        var recorded = await host.Observer.ClosedConnectionAsync();
+        Assert.Equal((1002, "proxy"), (recorded.Close!.ClientCloseStatus, recorded.Close.Initiator));
+        await host.AssertNoLeaksAsync();
+    }
+
+    [Fact]
+    public async Task FrameTrickledByteByByte_ReachesTheUpstreamWhole()
+    {
+        await using var host = await ProxyTestHost.StartAsync();
+        host.Upstream.Mode = Portal.Testing.Fakes.UpstreamMode.Echo;
+        await using var widget = await RawWidget.ConnectAsync(host.WebSocketUri);
+        await widget.SendAsync(RawWidget.ConfigFrame());
+        var upstream = await host.Upstream.WaitForConnectionAsync();
+
+        var text = "{\"realtimeInput\":{\"text\":\"" + new string('t', 150) + "\"}}";
+        await widget.TrickleAsync(RawWidget.Text(text), TimeSpan.FromMilliseconds(2));
+
+        // The proxy sent it on in pieces as it came; the upstream's WebSocket put them together.
+        var (fin, opcode, echoed) = await widget.ReceiveFrameAsync();
+        Assert.Equal((true, 0x1, text), (fin, opcode, Encoding.UTF8.GetString(echoed)));
+        Assert.Contains(upstream.Received, m => m.Type == WebSocketMessageType.Text && Encoding.UTF8.GetString(m.Data) == text);
+        var close = RawWidget.Close(1000, "done");
+        await widget.SendAsync(close);
+        Assert.Equal((1000, "done"), await widget.ReceiveCloseAsync());
+        var recorded = await host.Observer.ClosedConnectionAsync();
+        Assert.Contains(recorded.Frames, f => f.Recorded == text && f.Size == text.Length);
+    }
+
+    [Fact]
+    public async Task WidgetPing_IsAnsweredByTheUpstream_ThroughTheProxy()
+    {
+        await using var host = await ProxyTestHost.StartAsync();
+        host.Upstream.Mode = Portal.Testing.Fakes.UpstreamMode.Echo;
+        await using var widget = await RawWidget.ConnectAsync(host.WebSocketUri);
+        await widget.SendAsync(RawWidget.ConfigFrame());
+        await host.Upstream.WaitForConnectionAsync();
+
+        await widget.SendAsync(RawWidget.Frame(0x89, "are you there"u8.ToArray()));
+
+        var (fin, opcode, payload) = await widget.ReceiveFrameAsync();
+        Assert.Equal((true, 0xA, "are you there"), (fin, opcode, Encoding.UTF8.GetString(payload)));
+    }
+
+    [Fact]
+    public async Task SilentWidget_IsPingedAtTheKeepAliveInterval_AndAnsweringKeepsItOpen()
+    {
+        await using var host = await ProxyTestHost.StartAsync(new()
+        {
+            ["CesProxy:KeepAliveInterval"] = "00:00:00.500",
+            ["CesProxy:KeepAliveTimeout"] = "00:00:02",
+        });
+        host.Upstream.Mode = Portal.Testing.Fakes.UpstreamMode.Echo;
+        await using var widget = await RawWidget.ConnectAsync(host.WebSocketUri);
+        await widget.SendAsync(RawWidget.ConfigFrame());
+        await host.Upstream.WaitForConnectionAsync();
+
+        for (var i = 0; i < 3; i++)
+        {
+            var (_, opcode, payload) = await widget.ReceiveFrameAsync(timeoutSeconds: 5);
+            Assert.Equal((0x9, "portal-keepalive"), (opcode, Encoding.UTF8.GetString(payload)));
+            await widget.SendAsync(RawWidget.Frame(0x8A, payload));
+        }
+        await widget.SendAsync(RawWidget.Text("{\"realtimeInput\":{\"text\":\"still here\"}}"));
+        var (_, echoOpcode, echo) = await widget.ReceiveFrameAsync();
+        Assert.Equal((0x1, "{\"realtimeInput\":{\"text\":\"still here\"}}"), (echoOpcode, Encoding.UTF8.GetString(echo)));
+    }
+
+    [Fact]
+    public async Task WidgetThatAnswersNoPing_IsCutAfterTheKeepAliveTimeout_AndTheUpstreamToldItWentAway()
+    {
+        await using var host = await ProxyTestHost.StartAsync(new()
+        {
+            ["CesProxy:KeepAliveInterval"] = "00:00:00.500",
+            ["CesProxy:KeepAliveTimeout"] = "00:00:01",
+        });
+        host.Upstream.Mode = Portal.Testing.Fakes.UpstreamMode.Echo;
+        await using var widget = await RawWidget.ConnectAsync(host.WebSocketUri);
+        await widget.SendAsync(RawWidget.ConfigFrame());
+        var upstream = await host.Upstream.WaitForConnectionAsync();
+
+        await upstream.Ended.Task.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
+
+        Assert.Equal((WebSocketCloseStatus.EndpointUnavailable, "Client disconnected"), (upstream.ClosedWith, upstream.ClosedReason));
+        var recorded = await host.Observer.ClosedConnectionAsync();
+        Assert.Equal(("client", "The client vanished without closing."), (recorded.Close!.Initiator, recorded.Close.Detail));
+    }
+}
