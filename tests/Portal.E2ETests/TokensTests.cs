@@ -50,6 +50,7 @@ public sealed partial class TokensTests(BrowserFixture browser)
         await Assertions.Expect(page.GetByTestId("token-created")).ToHaveCountAsync(0);
         await page.ReloadAsync();
         await Assertions.Expect(page.GetByTestId("token-row-name")).ToHaveTextAsync("build server");
+        await Assertions.Expect(page.Locator("code.settings-prefix")).ToHaveTextAsync(token[..16] + "…"); // ptl_ and the 12-digit id
         var html = await page.ContentAsync();
         Assert.DoesNotContain(token, html, StringComparison.Ordinal);
         Assert.Contains(token[..16] + "…", html, StringComparison.Ordinal); // ptl_ and the 12-digit id
