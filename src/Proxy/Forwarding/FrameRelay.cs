@@ -252,22 +252,7 @@ internal sealed class FrameRelay(
         var fin = _frameRemaining == 0 && _frame.Fin;
         _pieceHeader ??= new byte[Frames.MaxHeaderLength];
         var length = Frames.WriteHeader(_pieceHeader, opcode, fin, piece.Length, _frame.Masked ? Frames.MaskAt(_frame.MaskKey, offset) : null);
-        try
-        {
-            if (!await destination.RelayAsync(_pieceHeader.AsMemory(0, length), piece, endsMidMessage: !fin, cancellationToken))
-            {
-                return new PumpEnd(PumpEndKind.DestinationFailed);
-            }
-            return null;
-        }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-        {
-            return new PumpEnd(PumpEndKind.Cancelled);
-        }
-        catch (Exception ex)
-        {
-            return new PumpEnd(PumpEndKind.DestinationFailed, Error: ex);
-        }
+        return await WriteAsync(_pieceHeader.AsMemory(0, length), piece, endsMidMessage: !fin, cancellationToken);
     }
 
     private void BeginMessage(FrameHeader header)
@@ -380,13 +365,14 @@ internal sealed class FrameRelay(
         {
             return null;
         }
+        return await WriteAsync(ReadOnlyMemory<byte>.Empty, received[run..position], _inMessage && !_assembling && !startsMessage, cancellationToken);
+    }
+
+    private async ValueTask<PumpEnd?> WriteAsync(ReadOnlyMemory<byte> header, ReadOnlyMemory<byte> bytes, bool endsMidMessage, CancellationToken cancellationToken)
+    {
         try
         {
-            if (!await destination.RelayAsync(ReadOnlyMemory<byte>.Empty, received[run..position], _inMessage && !_assembling && !startsMessage, cancellationToken))
-            {
-                return new PumpEnd(PumpEndKind.DestinationFailed);
-            }
-            return null;
+            return await destination.RelayAsync(header, bytes, endsMidMessage, cancellationToken) ? null : new PumpEnd(PumpEndKind.DestinationFailed);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {

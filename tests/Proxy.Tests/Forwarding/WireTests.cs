@@ -17,11 +17,8 @@ public sealed class WireTests
     [InlineData("bad close code", "Invalid close frame")]
     public async Task BrokenFrameAfterTheConfig_Is1002WithTheReason_AndTheUpstreamIsClosed(string broken, string reason)
     {
-        await using var host = await ProxyTestHost.StartAsync();
-        host.Upstream.Mode = Portal.Testing.Fakes.UpstreamMode.Echo;
-        await using var widget = await RawWidget.ConnectAsync(host.WebSocketUri);
-        await widget.SendAsync(RawWidget.ConfigFrame());
-        var upstream = await host.Upstream.WaitForConnectionAsync();
+        await using var wired = await ConnectedAsync();
+        var (host, widget, upstream) = wired;
 
         var hello = Encoding.UTF8.GetBytes("{\"realtimeInput\":{\"text\":\"hi\"}}");
         await widget.SendAsync(broken switch
@@ -44,11 +41,8 @@ public sealed class WireTests
     [Fact]
     public async Task FrameTrickledByteByByte_ReachesTheUpstreamWhole()
     {
-        await using var host = await ProxyTestHost.StartAsync();
-        host.Upstream.Mode = Portal.Testing.Fakes.UpstreamMode.Echo;
-        await using var widget = await RawWidget.ConnectAsync(host.WebSocketUri);
-        await widget.SendAsync(RawWidget.ConfigFrame());
-        var upstream = await host.Upstream.WaitForConnectionAsync();
+        await using var wired = await ConnectedAsync();
+        var (host, widget, upstream) = wired;
 
         var text = "{\"realtimeInput\":{\"text\":\"" + new string('t', 150) + "\"}}";
         await widget.TrickleAsync(RawWidget.Text(text), TimeSpan.FromMilliseconds(2));
@@ -67,11 +61,8 @@ public sealed class WireTests
     [Fact]
     public async Task WidgetPing_IsAnsweredByTheUpstream_ThroughTheProxy()
     {
-        await using var host = await ProxyTestHost.StartAsync();
-        host.Upstream.Mode = Portal.Testing.Fakes.UpstreamMode.Echo;
-        await using var widget = await RawWidget.ConnectAsync(host.WebSocketUri);
-        await widget.SendAsync(RawWidget.ConfigFrame());
-        await host.Upstream.WaitForConnectionAsync();
+        await using var wired = await ConnectedAsync();
+        var (host, widget, upstream) = wired;
 
         await widget.SendAsync(RawWidget.Frame(0x89, "are you there"u8.ToArray()));
 
@@ -82,15 +73,8 @@ public sealed class WireTests
     [Fact]
     public async Task SilentWidget_IsPingedAtTheKeepAliveInterval_AndAnsweringKeepsItOpen()
     {
-        await using var host = await ProxyTestHost.StartAsync(new()
-        {
-            ["CesProxy:KeepAliveInterval"] = "00:00:00.500",
-            ["CesProxy:KeepAliveTimeout"] = "00:00:02",
-        });
-        host.Upstream.Mode = Portal.Testing.Fakes.UpstreamMode.Echo;
-        await using var widget = await RawWidget.ConnectAsync(host.WebSocketUri);
-        await widget.SendAsync(RawWidget.ConfigFrame());
-        await host.Upstream.WaitForConnectionAsync();
+        await using var wired = await ConnectedAsync(keepAliveTimeout: "00:00:02");
+        var (host, widget, upstream) = wired;
 
         for (var i = 0; i < 3; i++)
         {
@@ -106,20 +90,36 @@ public sealed class WireTests
     [Fact]
     public async Task WidgetThatAnswersNoPing_IsCutAfterTheKeepAliveTimeout_AndTheUpstreamToldItWentAway()
     {
-        await using var host = await ProxyTestHost.StartAsync(new()
-        {
-            ["CesProxy:KeepAliveInterval"] = "00:00:00.500",
-            ["CesProxy:KeepAliveTimeout"] = "00:00:01",
-        });
-        host.Upstream.Mode = Portal.Testing.Fakes.UpstreamMode.Echo;
-        await using var widget = await RawWidget.ConnectAsync(host.WebSocketUri);
-        await widget.SendAsync(RawWidget.ConfigFrame());
-        var upstream = await host.Upstream.WaitForConnectionAsync();
+        await using var wired = await ConnectedAsync(keepAliveTimeout: "00:00:01");
+        var (host, widget, upstream) = wired;
 
         await upstream.Ended.Task.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
 
         Assert.Equal((WebSocketCloseStatus.EndpointUnavailable, "Client disconnected"), (upstream.ClosedWith, upstream.ClosedReason));
         var recorded = await host.Observer.ClosedConnectionAsync();
         Assert.Equal(("client", "The client vanished without closing."), (recorded.Close!.Initiator, recorded.Close.Detail));
+    }
+
+    /// <summary>A proxy before an echo upstream, a raw widget that sent its config, and the upstream's side of it.</summary>
+    private static async Task<Wired> ConnectedAsync(string? keepAliveTimeout = null)
+    {
+        var host = await ProxyTestHost.StartAsync(keepAliveTimeout is null ? null : new()
+        {
+            ["CesProxy:KeepAliveInterval"] = "00:00:00.500",
+            ["CesProxy:KeepAliveTimeout"] = keepAliveTimeout,
+        });
+        host.Upstream.Mode = Portal.Testing.Fakes.UpstreamMode.Echo;
+        var widget = await RawWidget.ConnectAsync(host.WebSocketUri);
+        await widget.SendAsync(RawWidget.ConfigFrame());
+        return new Wired(host, widget, await host.Upstream.WaitForConnectionAsync());
+    }
+
+    private sealed record Wired(ProxyTestHost Host, RawWidget Widget, Portal.Testing.Fakes.UpstreamConnection Upstream) : IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync()
+        {
+            await Widget.DisposeAsync();
+            await Host.DisposeAsync();
+        }
     }
 }
