@@ -293,7 +293,7 @@ public sealed class ConversationView
         var tool = card.Tool!;
         if (_byItem.TryGetValue(itemId, out var existing))
         {
-            if (Messages.Remove(existing))
+            if (existing.Explains is null && Messages.Remove(existing))
             {
                 existing.Explains = tool.CallId;
                 tool.Explanations.Add(existing);
