@@ -7,7 +7,7 @@ public sealed class UiOptions
 
     /// <summary>
     /// Compress the circuits' WebSocket (permessage-deflate). Off by default: each compressed circuit keeps a zlib
-    /// state of about 200-250 KiB of native memory for as long as its tab is open (see BENCHMARKS.md); on loopback or a
+    /// state of a few hundred KiB of native memory for as long as its tab is open (BENCHMARKS.md); on loopback or a
     /// LAN the bytes saved do not matter.
     /// </summary>
     public bool WebSocketCompression { get; set; }
