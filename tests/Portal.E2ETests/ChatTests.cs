@@ -103,6 +103,65 @@ public sealed class ChatTests(BrowserFixture browser)
     }
 
     [Fact]
+    public async Task Approval_Explain_TheExplanationStreamsIntoTheCard_InEveryTab_AndStaysThereAfterARefresh()
+    {
+        await using var server = await PortalTestServer.StartAsync(new() { ["Portal:OfflineAgent:TokenDelay"] = "00:00:00.080" });
+        await server.CreateUserAsync("alice@portal.test");
+        var first = await PortalPage.SignInAsync(browser.Browser, server, "alice@portal.test");
+        await PortalPage.SendAsync(first, "run touch explained.txt");
+        await first.GetByTestId("approval").WaitForAsync();
+        var second = await first.Context.NewPageAsync();
+        await second.GotoAsync(first.Url);
+        await PortalPage.WaitForInteractiveAsync(second);
+        await second.GetByTestId("approval").WaitForAsync();
+
+        await first.GetByTestId("explain").ClickAsync();
+
+        var why = first.GetByTestId("tool-call").GetByTestId("tool-explanation");
+        await Assertions.Expect(why).ToHaveAttributeAsync("aria-busy", "true");
+        await Assertions.Expect(first.GetByTestId("tool-state")).ToHaveTextAsync("explaining");
+        await Assertions.Expect(why).ToContainTextAsync("This runs");
+        await PortalPage.ScreenshotAsync(first, "08-explanation-streaming");
+        await Assertions.Expect(why).ToHaveAttributeAsync("aria-busy", "false");
+        await Assertions.Expect(first.GetByTestId("approval")).ToBeVisibleAsync(); // asked again, below the explanation
+        await Assertions.Expect(why.Locator(".chat-tool-why-head")).ToContainTextAsync("Why this call");
+        await Assertions.Expect(why.Locator("code").First).ToHaveTextAsync("touch explained.txt"); // Markdown, as in replies
+        var explanation = await why.Locator(".chat-tool-why-body").InnerTextAsync();
+        Assert.Contains("It may change files", explanation, StringComparison.Ordinal);
+        Assert.Equal(0, await first.Locator("[data-testid=message-assistant]", new() { HasText = "This runs" }).CountAsync());
+
+        // The other tab shows the same explanation in the same card, and no message of its own.
+        var whyElsewhere = second.GetByTestId("tool-call").GetByTestId("tool-explanation");
+        await Assertions.Expect(whyElsewhere).ToHaveAttributeAsync("aria-busy", "false");
+        Assert.Equal(explanation, await whyElsewhere.Locator(".chat-tool-why-body").InnerTextAsync());
+        Assert.Equal(0, await second.Locator("[data-testid=message-assistant]", new() { HasText = "This runs" }).CountAsync());
+
+        // After a refresh it is rebuilt from the log, in the card.
+        await first.ReloadAsync();
+        await PortalPage.WaitForInteractiveAsync(first);
+        await Assertions.Expect(why).ToHaveCountAsync(1);
+        Assert.Equal(explanation, await why.Locator(".chat-tool-why-body").InnerTextAsync());
+        Assert.Equal(0, await first.Locator("[data-testid=message-assistant]", new() { HasText = "This runs" }).CountAsync());
+        await PortalPage.ScreenshotAsync(first, "08-explanation-light");
+        await first.SetViewportSizeAsync(380, 800);
+        await why.ScrollIntoViewIfNeededAsync();
+        // The card's hidden labels stay inside the scrolling conversation: the page itself does not scroll on a phone.
+        Assert.Equal(800, await first.EvaluateAsync<int>("() => document.documentElement.scrollHeight"));
+        await PortalPage.ScreenshotAsync(first, "08-explanation-light-phone");
+        await first.GetByTestId("theme-toggle").ClickAsync();
+        await Assertions.Expect(first.Locator("html")).ToHaveAttributeAsync("data-theme", "dark");
+        await PortalPage.ScreenshotAsync(first, "08-explanation-dark-phone");
+        await first.SetViewportSizeAsync(1280, 800);
+        await PortalPage.ScreenshotAsync(first, "08-explanation-dark");
+
+        await first.GetByTestId("approve").ClickAsync();
+
+        await Assertions.Expect(first.GetByTestId("tool-state")).ToHaveTextAsync("done");
+        await Assertions.Expect(why).ToHaveCountAsync(1);
+        Assert.Single(Directory.EnumerateFiles(Path.Combine(server.Folder, "workspaces"), "explained.txt", SearchOption.AllDirectories));
+    }
+
+    [Fact]
     public async Task Approval_DenyAndStop_EndsTheTurnVisibly_WithoutRunningTheCommand()
     {
         await using var server = await PortalTestServer.StartAsync();

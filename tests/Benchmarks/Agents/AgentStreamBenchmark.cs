@@ -78,6 +78,7 @@ internal static partial class AgentStreamBenchmark
             Console.WriteLine();
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"measured {wall.Elapsed.TotalSeconds:0.0} s; Portal CPU {cpu.TotalSeconds:0.0} s " +
                 $"({cpu.TotalSeconds / wall.Elapsed.TotalSeconds * 100:0} % of one core), benchmark process (provider + clients) CPU {ownCpu.TotalSeconds:0.0} s, Portal RSS {rss / 1048576.0:0} MiB"));
+            Console.WriteLine(Tail(results));
             foreach (var failure in failed.Take(5))
             {
                 Console.WriteLine($"  stream {failure.Stream} failed: {failure.Failure}");
@@ -169,6 +170,7 @@ internal static partial class AgentStreamBenchmark
                         expected = index + 1;
                         result.Received++;
                         result.DelaysMs.Add(Stopwatch.GetElapsedTime(sentAt, now).TotalMilliseconds);
+                        result.SentAt.Add(sentAt);
                     }
                 }
                 else if (type == "error")
@@ -242,6 +244,24 @@ internal static partial class AgentStreamBenchmark
         public int OutOfOrder { get; set; }
         public string? Failure { get; set; }
         public List<double> DelaysMs { get; } = new(4096);
+        /// <summary>The provider's write of each token in <see cref="DelaysMs"/> (Stopwatch timestamp).</summary>
+        public List<long> SentAt { get; } = new(4096);
+    }
+
+    /// <summary>Tokens delayed over 100 ms, and the p99 of the tokens the provider wrote in each second of the run: whether the tail is spread or comes in stalls.</summary>
+    private static string Tail(List<StreamResult> results)
+    {
+        var tokens = results.SelectMany(r => r.SentAt.Zip(r.DelaysMs)).ToList();
+        if (tokens.Count == 0)
+        {
+            return "no tokens";
+        }
+        var start = tokens.Min(t => t.First);
+        var over = tokens.Count(t => t.Second > 100);
+        var bySecond = tokens.GroupBy(t => (int)Stopwatch.GetElapsedTime(start, t.First).TotalSeconds).OrderBy(g => g.Key)
+            .Select(g => Percentiles.Of([.. g.Select(t => t.Second)]).P99.ToString("0", CultureInfo.InvariantCulture));
+        return string.Create(CultureInfo.InvariantCulture, $"tokens delayed over 100 ms: {over:N0} ({over * 100.0 / tokens.Count:0.00} %); ") +
+            "p99 delay of the tokens written in each second of the run, ms: " + string.Join(' ', bySecond);
     }
 
     [GeneratedRegex(@"(\d+)\.(\d+)\.(\d+) ")]

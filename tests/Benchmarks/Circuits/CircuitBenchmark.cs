@@ -7,7 +7,8 @@ namespace Portal.Benchmarks.Circuits;
 /// Blazor Server circuits with real browser tabs: memory per circuit in Portal (Release, its own process) against a
 /// minimal Blazor app served the same way, for several numbers of tabs; then tokens streamed to many tabs at once, as
 /// each tab's DOM shows them (<see cref="CircuitMemory"/>, <see cref="CircuitStreaming"/>). <c>--tabs</c> and
-/// <c>--stream-tabs</c> take comma-separated lists; 0 skips that part.
+/// <c>--stream-tabs</c> take comma-separated lists; 0 skips that part. <c>--compressed</c> also measures Portal with its
+/// circuits' WebSocket compressed (<c>Portal:Ui:WebSocketCompression</c>), its user with the conversations.
 /// </summary>
 internal static class CircuitBenchmark
 {
@@ -21,6 +22,7 @@ internal static class CircuitBenchmark
         var rate = Option(args, "--rate", 50);
         var seconds = Option(args, "--seconds", 30);
         var warmup = Option(args, "--warmup", 10);
+        var compressed = args.Contains("--compressed");
         using var timeout = new CancellationTokenSource(TimeSpan.FromHours(1));
 
         await using var chromium = await HeadlessChromium.LaunchAsync();
@@ -47,6 +49,10 @@ internal static class CircuitBenchmark
                     if (conversations > 0)
                     {
                         variants.Insert(1, MemoryVariant.Portal(conversations));
+                    }
+                    if (compressed)
+                    {
+                        variants.Insert(variants.Count - 1, MemoryVariant.Portal(conversations, compressedSocket: true));
                     }
                     if (run % 2 == 0)
                     {

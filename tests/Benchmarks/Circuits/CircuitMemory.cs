@@ -69,11 +69,18 @@ internal static class CircuitMemory
 /// <summary>A server to measure.</summary>
 internal sealed record MemoryVariant(string Name, Func<HeadlessChromium, Task<CircuitServer>> StartAsync)
 {
-    /// <summary>Portal without a model (the built-in offline agent answers, with no pause between words), its user with <paramref name="conversations"/>.</summary>
-    public static MemoryVariant Portal(int conversations) => new(
-        conversations == 0 ? "Portal, empty list" : $"Portal, {conversations} conversations",
+    /// <summary>
+    /// Portal without a model (the built-in offline agent answers, with no pause between words), its user with
+    /// <paramref name="conversations"/>; with <paramref name="compressedSocket"/>, <c>Portal:Ui:WebSocketCompression</c> on.
+    /// </summary>
+    public static MemoryVariant Portal(int conversations, bool compressedSocket = false) => new(
+        (conversations == 0 ? "Portal, empty list" : $"Portal, {conversations} conversations") + (compressedSocket ? ", compressed socket" : ""),
         chromium => CircuitServer.StartPortalAsync(
-            new() { ["Portal__OfflineAgent__TokenDelay"] = "00:00:00" },
+            new()
+            {
+                ["Portal__OfflineAgent__TokenDelay"] = "00:00:00",
+                ["Portal__Ui__WebSocketCompression"] = compressedSocket ? "true" : "false",
+            },
             conversations == 0 ? null : server => CircuitMemory.StartConversationsAsync(chromium, server, conversations)));
 
     public static MemoryVariant Minimal { get; } = new("minimal Blazor app", _ => CircuitServer.StartMinimalAsync());

@@ -229,6 +229,9 @@ public sealed class AgentSocketTests : IAsyncLifetime
         var again = await client.WaitForAsync("approval_request");
 
         Assert.Equal("It creates an empty file.", explanation.Payload.GetProperty("content")[0].GetProperty("text").GetString());
+        var explained = client.Received.Where(f => f.Type == "response_delta" && f.Text("itemId") == explanation.Text("id")).ToList();
+        Assert.NotEmpty(explained);
+        Assert.All(explained, f => Assert.Equal("call_1", f.Text("explains"))); // the stream says what it explains, not only the item
         Assert.True(again.Payload.GetProperty("repeated").GetBoolean());
         Assert.False(File.Exists(Path.Combine(_workspace, "x.txt")));
         var explainRequest = _model.Requests.ToArray()[1].Body;

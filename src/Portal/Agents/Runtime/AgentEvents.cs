@@ -81,7 +81,8 @@ public sealed record RunStartedPayload(string RunId, long InputSeq, string Agent
 
 public sealed record LoadingStatePayload(bool Loading);
 
-public sealed record ResponseDeltaPayload(string RunId, string ItemId, string Delta);
+/// <summary>A piece of streamed text; <paramref name="Explains"/> names the tool call when the text is an explanation of it.</summary>
+public sealed record ResponseDeltaPayload(string RunId, string ItemId, string Delta, string? Explains = null);
 
 public static class ResponseItemTypes
 {

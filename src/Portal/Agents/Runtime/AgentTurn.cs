@@ -365,7 +365,7 @@ internal sealed class AgentTurn
                 if (e is TextDelta delta)
                 {
                     text.Append(delta.Text);
-                    await AppendLoopAsync(EventTypes.ResponseDelta, new ResponseDeltaPayload(RunId, itemId, delta.Text));
+                    await AppendLoopAsync(EventTypes.ResponseDelta, new ResponseDeltaPayload(RunId, itemId, delta.Text, invocation.Call.CallId));
                 }
             }
         }

@@ -55,10 +55,10 @@ public sealed class ChatMessage(string id, string role, DateTimeOffset time, Cha
     }
 }
 
-/// <summary>A tool call as shown: what it runs, whether it waits for approval, how it was answered, what it printed.</summary>
 /// <summary>A person's answer to an approval card: the decision and, with a denial, what to tell the agent.</summary>
 public sealed record ApprovalChoice(string CallId, string Decision, string? Message);
 
+/// <summary>A tool call as shown: what it runs, whether it waits for approval, how it was answered, what it printed.</summary>
 public sealed class ToolCallView
 {
     public required string CallId { get; init; }
@@ -79,6 +79,8 @@ public sealed class ToolCallView
     /// <summary>The folder the command would run in, relative to the agent's working folder.</summary>
     public string? Workdir { get; set; }
     public string? Output { get; set; }
+    /// <summary>The model's explanations of this call, in the order they were asked for (each streams in as it arrives).</summary>
+    public List<ChatMessage> Explanations { get; } = [];
 
     /// <summary>The command as a person reads it: the script of <c>bash -lc</c>, else the argv joined.</summary>
     public string CommandLine => Command switch
@@ -153,6 +155,14 @@ public sealed class ConversationView
                 Agent ??= started.Agent;
                 break;
             case EventTypes.ResponseDelta when AgentJson.Read<ResponseDeltaPayload>(e.Payload) is { } delta:
+                if (delta.Explains is { } explained && _byCall.TryGetValue(explained, out var card))
+                {
+                    var explanation = Explanation(card, delta.ItemId, delta.RunId, e);
+                    explanation.Streaming = true;
+                    explanation.Append(delta.Delta);
+                    card.Touch();
+                    break;
+                }
                 var streaming = AssistantMessage(delta.ItemId, delta.RunId, e);
                 streaming.Streaming = true;
                 streaming.Append(delta.Delta);
@@ -198,6 +208,11 @@ public sealed class ConversationView
                     {
                         waiting.AwaitingApproval = false;
                     }
+                    foreach (var explanation in message.Tool?.Explanations ?? [])
+                    {
+                        explanation.Streaming = false;
+                        explanation.Touch();
+                    }
                     message.Touch();
                 }
                 if (finished.Status != TurnStatuses.Completed && Messages.LastOrDefault(m => m.RunId == finished.RunId) is { } last)
@@ -238,6 +253,13 @@ public sealed class ConversationView
     {
         switch (item.Type)
         {
+            case ResponseItemTypes.Message when item is { Id: not null, RunId: not null, Explains: { } explained } && _byCall.TryGetValue(explained, out var card):
+                var explanation = Explanation(card, item.Id, item.RunId, e);
+                explanation.Replace(item.Text);
+                explanation.Streaming = false;
+                explanation.Incomplete = item.Status == "incomplete";
+                card.Touch();
+                break;
             case ResponseItemTypes.Message when item.Id is not null && item.RunId is not null:
                 var complete = AssistantMessage(item.Id, item.RunId, e);
                 complete.Replace(item.Text);
@@ -260,6 +282,33 @@ public sealed class ConversationView
                 }
                 break;
         }
+    }
+
+    /// <summary>
+    /// The explanation with this item id, shown inside the card of the call it explains. Logs written before deltas
+    /// named their call streamed it as a message of its own; the item that names the call moves it into the card.
+    /// </summary>
+    private ChatMessage Explanation(ChatMessage card, string itemId, string runId, SessionEvent e)
+    {
+        var tool = card.Tool!;
+        if (_byItem.TryGetValue(itemId, out var existing))
+        {
+            if (existing.Explains is null && Messages.Remove(existing))
+            {
+                existing.Explains = tool.CallId;
+                tool.Explanations.Add(existing);
+            }
+            return existing;
+        }
+        var explanation = new ChatMessage(itemId, "assistant", e.Time) { RunId = runId, Explains = tool.CallId };
+        if (_runs.TryGetValue(runId, out var run))
+        {
+            explanation.Agent = run.Agent;
+            explanation.Offline = run.Offline;
+        }
+        _byItem[itemId] = explanation;
+        tool.Explanations.Add(explanation);
+        return explanation;
     }
 
     private ChatMessage AssistantMessage(string itemId, string runId, SessionEvent e)
