@@ -42,6 +42,9 @@ public sealed class FuzzTests
     [MemberData(nameof(Targets))]
     public async Task RandomAndMutatedFrames_ServerStaysUp_RepliesAreWellFormed_HealthyClientServed_HeapReturnsNearBaseline(string name)
     {
+        // PORTAL_FUZZ_TARGETS (paths, comma-separated) runs only those, for a closer look at one endpoint.
+        var only = Environment.GetEnvironmentVariable("PORTAL_FUZZ_TARGETS")?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        Assert.SkipWhen(only is { Length: > 0 } && !only.Contains(name), $"PORTAL_FUZZ_TARGETS leaves {name} out.");
         var frames = int.TryParse(Environment.GetEnvironmentVariable("PORTAL_FUZZ_FRAMES"), CultureInfo.InvariantCulture, out var n) ? n : 10_000;
         // A fixed seed by default, so CI runs one known sequence; PORTAL_FUZZ_SEED=random (or a number) explores others.
         var seedSetting = Environment.GetEnvironmentVariable("PORTAL_FUZZ_SEED");
@@ -113,10 +116,23 @@ public sealed class FuzzTests
             $"{halves.Sum(h => h.Replies)} replies; closes {string.Join(", ", closes)}, {halves.Sum(h => h.ResetsAfterInvalidUtf8)} resets right after " +
             $"invalid UTF-8, {halves.Sum(h => h.OtherResets)} other resets; {healthyTurns} healthy turns meanwhile; managed heap {MiB(baseline)} MiB before, {MiB(heaps[0])} after the first half, " +
             $"{MiB(heaps[1])} after the second; {problems.Count} problems.");
+        foreach (var reset in halves.SelectMany(h => h.ResetDetails).Take(20))
+        {
+            Output?.WriteLine("  reset: " + reset);
+        }
         Assert.True(problems.Count == 0, $"Seed {seed}: {string.Join("\n", problems.Take(20))}");
         Assert.Equal(frames, halves.Sum(h => h.FramesSent));
-        Assert.True(halves.Sum(h => h.OtherResets) * 50 <= halves.Sum(h => h.Connections),
-            $"{halves.Sum(h => h.OtherResets)} of {halves.Sum(h => h.Connections)} connections ended in a reset where a close was due.");
+        if (target.ResetsExpected)
+        {
+            Assert.True(halves.Sum(h => h.OtherResets) * 50 <= halves.Sum(h => h.Connections),
+                $"{halves.Sum(h => h.OtherResets)} of {halves.Sum(h => h.Connections)} connections ended in a reset where a close was due.");
+        }
+        else
+        {
+            // Every connection ends with a close the client received, after invalid UTF-8 too (SocketLingering).
+            Assert.True(halves.Sum(h => h.Resets) == 0, $"Seed {seed}: {halves.Sum(h => h.Resets)} of {halves.Sum(h => h.Connections)} connections ended in a reset: " +
+                string.Join("\n", halves.SelectMany(h => h.ResetDetails).Take(10)));
+        }
         Assert.True(healthyTurns > 0, "No healthy turn completed while the fuzz ran.");
         // What is left after the fuzz, its sessions deleted: the pools that grew to the load, and run-to-run noise of tens
         // of MiB (some runs showed about 10 MiB per half on /ws/agent and /ces, others none). A leak of a few KiB per frame
