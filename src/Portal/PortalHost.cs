@@ -81,6 +81,7 @@ public static class PortalHost
         app.UseStatusCodePages();
         app.UseStaticFiles();
         // Before authentication: an access_token in the query counts only on a WebSocket upgrade, which this detects.
+        app.UseSocketLingering();
         app.UseWebSockets();
         app.UseAuthentication();
         app.UsePortalLimits();

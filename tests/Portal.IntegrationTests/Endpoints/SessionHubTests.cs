@@ -4,6 +4,7 @@ using System.Net.WebSockets;
 using System.Text.Json;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Portal.Endpoints.Hub;
 using Portal.Sessions;
@@ -715,6 +716,33 @@ public sealed class SessionHubTests
         });
 
         Assert.Contains(says, failure.Message, StringComparison.Ordinal);
+    }
+
+    [Fact(Timeout = 30_000)]
+    public async Task RefusedCalls_AreLoggedAtInformationWithTheirCodeMethodAndConnection()
+    {
+        var logs = new Faults.LogCapture();
+        await using var server = await PortalTestServer.StartAsync(new()
+        {
+            ["Portal:Sockets:Burst"] = "3",
+            ["Portal:Sockets:MessagesPerSecond"] = "0.01",
+            ["Logging:LogLevel:Portal"] = "Information", // as in appsettings.json; the tests' default is Warning
+        }, configure: b => b.Logging.AddProvider(logs));
+        await server.CreateUserAsync(Alice);
+        await using var alice = await ConnectAsync(server, Alice);
+
+        var notJoined = await alice.InvokeAsync("Send", new { type = "chat.message", data = new { text = "secret-ish text" } });
+        var badArgument = await alice.InvokeJsonAsync("JoinSession", "42");
+        var allowed = await alice.InvokeAsync("Leave");
+        var rateLimited = await alice.InvokeAsync("Leave");
+        var refusals = logs.Entries.Where(e => e.Category == typeof(HubParticipants).FullName && e.Message.Contains(alice.ConnectionId, StringComparison.Ordinal)).ToList();
+
+        Assert.All([notJoined, badArgument, allowed, rateLimited], c => Assert.True(c.Failed));
+        Assert.Equal(
+            ["Send not_joined", "JoinSession invalid_request", "Leave not_joined", "Leave rate_limited"],
+            refusals.Select(e => $"{e.Message.Split(' ')[2]} {e.Message.Split("refused: ")[1].Split(':')[0]}"));
+        Assert.All(refusals, e => Assert.Equal(LogLevel.Information, e.Level));
+        Assert.DoesNotContain(refusals, e => e.Message.Contains("secret-ish", StringComparison.Ordinal)); // what was sent is not logged
     }
 
     private static async Task<HubTestClient> ConnectAsync(PortalTestServer server, string email) =>

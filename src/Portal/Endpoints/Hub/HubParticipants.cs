@@ -271,19 +271,25 @@ internal sealed partial class HubParticipants
         var now = _time.GetTimestamp();
         if (_time.GetElapsedTime(connection.LastRateError, now) <= TimeSpan.FromSeconds(1))
         {
-            return new HubException($"{refusal.Code}: {refusal.Message}"); // the error callback goes out at most once a second
+            // The error callback (and its log line) go out at most once a second: a flood does not become one of logs.
+            return new HubException($"{refusal.Code}: {refusal.Message}");
         }
         connection.LastRateError = now;
         return await FailAsync(connection, method, refusal);
     }
 
     /// <summary>
-    /// Tells the connection what went wrong (the <c>error</c> callback), records it in the joined session, and returns
-    /// the exception that fails the invocation with the same code and message.
+    /// Tells the connection what went wrong (the <c>error</c> callback), records it in the joined session, logs it, and
+    /// returns the exception that fails the invocation with the same code and message.
     /// </summary>
     public async Task<HubException> FailAsync(ParticipantConnection connection, string method, Refusal refusal)
     {
         var sessionId = connection.SessionId;
+        // A failure inside Portal is logged where it was caught, with its exception (SessionHubFilter).
+        if (refusal.Code != HubErrorCodes.InternalError)
+        {
+            Log.Refused(_logger, method, connection.ConnectionId, connection.UserId, sessionId, refusal.Code, refusal.Message);
+        }
         if (sessionId is not null)
         {
             try
@@ -435,5 +441,8 @@ internal sealed partial class HubParticipants
 
         [LoggerMessage(6, LogLevel.Debug, "A participant leaving session {SessionId} was not recorded")]
         public static partial void LeaveNotRecorded(ILogger logger, Exception exception, string sessionId);
+
+        [LoggerMessage(7, LogLevel.Information, "Hub call {Method} of connection {ConnectionId} (user {UserId}, session {SessionId}) refused: {Code}: {Reason}")]
+        public static partial void Refused(ILogger logger, string method, string connectionId, string userId, string? sessionId, string code, string reason);
     }
 }

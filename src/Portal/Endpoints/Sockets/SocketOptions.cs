@@ -25,4 +25,10 @@ public sealed class SocketOptions
 
     /// <summary>How often the server pings an idle connection; a client that does not answer within twice this is dropped.</summary>
     public TimeSpan KeepAliveInterval { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// How long a connection that was sent a close frame stays open for the client's own close, what it sends meanwhile
+    /// read and dropped, so that it gets the close instead of a reset (<see cref="SocketLingering"/>); 0 turns this off.
+    /// </summary>
+    public TimeSpan CloseLinger { get; set; } = TimeSpan.FromSeconds(5);
 }

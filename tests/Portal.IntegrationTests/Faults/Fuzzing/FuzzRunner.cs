@@ -8,9 +8,9 @@ namespace Portal.IntegrationTests.Faults.Fuzzing;
 /// Sends fuzzed frames to one target over several connections at once, each reading and checking every reply as it
 /// comes. A connection sends a burst of frames, at most <see cref="Window"/> ahead of the replies, then closes; when the
 /// server closes it first (an oversized frame, say), the close is checked and a new connection takes over. A text frame
-/// that is not UTF-8 ends its burst: .NET's WebSocket layer answers it with 1007 before Portal sees it, then aborts the
-/// connection, so the client gets the 1007 or, when the abort overtakes it, a reset; either is counted, neither is a
-/// problem (it is not Portal's to change). Every lane has its own <see cref="Random"/> from the seed.
+/// that is not UTF-8 ends its burst: .NET's WebSocket layer answers it with 1007 before Portal sees it and aborts the
+/// socket. A connection that ends in a reset instead of a close is counted, and how it ended is kept for the report;
+/// whether that is a problem is the test's to say. Every lane has its own <see cref="Random"/> from the seed.
 /// </summary>
 internal sealed class FuzzRunner(FuzzTarget target, FuzzContext context, int seed)
 {
@@ -27,12 +27,14 @@ internal sealed class FuzzRunner(FuzzTarget target, FuzzContext context, int see
     public int Connections => Volatile.Read(ref _connections);
     public int ResetsAfterInvalidUtf8 => Volatile.Read(ref _resetsAfterInvalidUtf8);
 
-    /// <summary>
-    /// Connections that ended in a reset where a close was due, not right after invalid UTF-8: about one in a hundred to
-    /// two hundred, on every endpoint, and not yet explained. Counted and bounded by the test rather than failing it.
-    /// </summary>
+    /// <summary>Connections that ended in a reset where a close was due, not right after invalid UTF-8.</summary>
     public int OtherResets => Volatile.Read(ref _otherResets);
+
+    public int Resets => ResetsAfterInvalidUtf8 + OtherResets;
     public ConcurrentQueue<string> Problems { get; } = new();
+
+    /// <summary>How each reset came: whether the close had arrived, the exception, the last frames sent.</summary>
+    public ConcurrentQueue<string> ResetDetails { get; } = new();
     public ConcurrentDictionary<int, int> Closes { get; } = new();
 
     public async Task RunAsync(int frames, int lanes, CancellationToken cancellationToken) =>
@@ -60,7 +62,7 @@ internal sealed class FuzzRunner(FuzzTarget target, FuzzContext context, int see
             }
             Interlocked.Increment(ref _connections);
             var connection = new FuzzConnection();
-            var recent = new Queue<string>();
+            var recent = connection.Recent;
             var reading = ReadAsync(socket, connection, cancellationToken);
             try
             {
@@ -82,7 +84,8 @@ internal sealed class FuzzRunner(FuzzTarget target, FuzzContext context, int see
                     Interlocked.Increment(ref _sent);
                 }
                 await connection.CatchUpAsync(0, reading);
-                if (socket.State == WebSocketState.Open && !brokeProtocol)
+                // The reader may be answering the server's close at this very moment: one close from this side.
+                if (socket.State == WebSocketState.Open && !brokeProtocol && connection.TryStartClose())
                 {
                     using var closing = new CancellationTokenSource(Patience);
                     await socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "fuzz burst done", closing.Token);
@@ -144,7 +147,7 @@ internal sealed class FuzzRunner(FuzzTarget target, FuzzContext context, int see
                         Problems.Enqueue($"{target.Name}: {problem}");
                         ok = false;
                     }
-                    if (socket.State == WebSocketState.CloseReceived)
+                    if (socket.State == WebSocketState.CloseReceived && connection.TryStartClose())
                     {
                         using var closing = new CancellationTokenSource(Patience);
                         await socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, null, closing.Token);
@@ -166,14 +169,15 @@ internal sealed class FuzzRunner(FuzzTarget target, FuzzContext context, int see
                 }
             }
         }
-        catch (WebSocketException) when (connection.BrokeProtocol)
+        catch (WebSocketException ex)
         {
-            Interlocked.Increment(ref _resetsAfterInvalidUtf8);
-            return true;
-        }
-        catch (WebSocketException)
-        {
-            Interlocked.Increment(ref _otherResets);
+            Interlocked.Increment(ref connection.BrokeProtocol ? ref _resetsAfterInvalidUtf8 : ref _otherResets);
+            lock (connection.Recent)
+            {
+                ResetDetails.Enqueue($"{target.Name}: {(connection.BrokeProtocol ? "after invalid UTF-8, " : "")}" +
+                    (socket.CloseStatus is { } status ? $"close {(int)status} received, then " : "no close received: ") +
+                    $"{ex.Message} ({ex.InnerException?.Message}); {connection.SentCount} frames sent, {connection.ReplyCount} replies; last frames: {string.Join(" | ", connection.Recent)}");
+            }
             return true;
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)

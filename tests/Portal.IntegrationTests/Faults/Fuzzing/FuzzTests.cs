@@ -12,16 +12,22 @@ namespace Portal.IntegrationTests.Faults.Fuzzing;
 /// 10,000 random and mutated frames to each WebSocket endpoint (<c>PORTAL_FUZZ_FRAMES</c> changes the count; the seed is
 /// printed, fixed unless <c>PORTAL_FUZZ_SEED</c> names one or says <c>random</c>): the server stays up, every reply is a well-formed frame of its
 /// protocol (an error frame with a known code for what it refuses) and every close a proper code, a healthy client is
-/// served during and after, and the managed heap returns to within a bound of where it was once the fuzzed sessions are
-/// deleted (measured after each half of the fuzz, so that growth per half shows).
+/// served during and after, connections end with a close (no reset) except on <c>/ces</c>, and the second half of the
+/// fuzz leaves the managed heap, once its sessions are deleted, within a small bound of where the first half left it.
 /// </summary>
 [Collection(FaultsCollection.Name)]
 public sealed class FuzzTests
 {
     private const string FuzzUser = "fuzz@portal.test";
     private const int DefaultSeed = 20261122;
-    /// <summary>Heap the whole fuzz may leave behind once its sessions are deleted (outside the pinned heap, Kestrel's pool).</summary>
-    private const long HeapSlackBytes = 64L * 1024 * 1024;
+    /// <summary>Heap the second half may add to what the first left, its sessions deleted, besides the pool's arrays of new threads.</summary>
+    private const long RoundSlackBytes = 8L * 1024 * 1024;
+
+    /// <summary>
+    /// What ArrayPool.Shared keeps per thread: one array of each size it was asked for, in thread-local storage, until two
+    /// gen 2 collections 30 s apart. Under the fuzz, each of 16 KiB to 2 MiB (heap dumps of /ws/agent and /ces).
+    /// </summary>
+    private const long PoolBytesPerThread = 4L * 1024 * 1024;
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
     private static ITestOutputHelper? Output => TestContext.Current.TestOutputHelper;
@@ -42,6 +48,9 @@ public sealed class FuzzTests
     [MemberData(nameof(Targets))]
     public async Task RandomAndMutatedFrames_ServerStaysUp_RepliesAreWellFormed_HealthyClientServed_HeapReturnsNearBaseline(string name)
     {
+        // PORTAL_FUZZ_TARGETS (paths, comma-separated) runs only those, for a closer look at one endpoint.
+        var only = Environment.GetEnvironmentVariable("PORTAL_FUZZ_TARGETS")?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        Assert.SkipWhen(only is { Length: > 0 } && !only.Contains(name), $"PORTAL_FUZZ_TARGETS leaves {name} out.");
         var frames = int.TryParse(Environment.GetEnvironmentVariable("PORTAL_FUZZ_FRAMES"), CultureInfo.InvariantCulture, out var n) ? n : 10_000;
         // A fixed seed by default, so CI runs one known sequence; PORTAL_FUZZ_SEED=random (or a number) explores others.
         var seedSetting = Environment.GetEnvironmentVariable("PORTAL_FUZZ_SEED");
@@ -78,10 +87,12 @@ public sealed class FuzzTests
         healthy.Received.Clear();
         var baseline = HeapAfterFullCollection();
 
-        // Two halves, each followed by deleting its sessions and a full collection: pools (Kestrel's, ArrayPool's) grow
-        // to what the load needs in the first, so what a second half adds again is what a leak would look like.
+        // Two halves, each followed by deleting its sessions and a full collection. The first is the warm-up at full load:
+        // the pools (Kestrel's, ArrayPool's) and the thread pool grow to what the load needs, so what the second adds
+        // again is what a leak would look like.
         var halves = new[] { new FuzzRunner(target, context, seed), new FuzzRunner(target, context, seed + 1_000) };
         var heaps = new List<long>();
+        var threads = new List<int>();
         var healthyTurns = 0;
         var clock = Stopwatch.StartNew();
         foreach (var (half, index) in halves.Select((h, i) => (h, i)))
@@ -103,6 +114,10 @@ public sealed class FuzzTests
             upstream.Connections.Clear(); // the fake upstream keeps every frame it got, for other tests' assertions
             healthy.Received.Clear(); // and so does the healthy client
             heaps.Add(HeapAfterFullCollection());
+            using (var process = Process.GetCurrentProcess())
+            {
+                threads.Add(process.Threads.Count); // any thread may keep pool arrays, not only the thread pool's
+            }
         }
         var took = clock.Elapsed;
 
@@ -112,16 +127,32 @@ public sealed class FuzzTests
         Output?.WriteLine($"{name}: {halves.Sum(h => h.FramesSent)} frames over {halves.Sum(h => h.Connections)} connections in {took.TotalSeconds:0.0} s; " +
             $"{halves.Sum(h => h.Replies)} replies; closes {string.Join(", ", closes)}, {halves.Sum(h => h.ResetsAfterInvalidUtf8)} resets right after " +
             $"invalid UTF-8, {halves.Sum(h => h.OtherResets)} other resets; {healthyTurns} healthy turns meanwhile; managed heap {MiB(baseline)} MiB before, {MiB(heaps[0])} after the first half, " +
-            $"{MiB(heaps[1])} after the second; {problems.Count} problems.");
+            $"{MiB(heaps[1])} after the second ({threads[0]} and {threads[1]} threads); {problems.Count} problems.");
+        foreach (var reset in halves.SelectMany(h => h.ResetDetails).OrderBy(d => d.Contains("after invalid UTF-8", StringComparison.Ordinal)).Take(20))
+        {
+            Output?.WriteLine("  reset: " + reset);
+        }
         Assert.True(problems.Count == 0, $"Seed {seed}: {string.Join("\n", problems.Take(20))}");
         Assert.Equal(frames, halves.Sum(h => h.FramesSent));
-        Assert.True(halves.Sum(h => h.OtherResets) * 50 <= halves.Sum(h => h.Connections),
-            $"{halves.Sum(h => h.OtherResets)} of {halves.Sum(h => h.Connections)} connections ended in a reset where a close was due.");
+        if (target.ResetsExpected)
+        {
+            Assert.True(halves.Sum(h => h.OtherResets) * 50 <= halves.Sum(h => h.Connections),
+                $"{halves.Sum(h => h.OtherResets)} of {halves.Sum(h => h.Connections)} connections ended in a reset where a close was due.");
+        }
+        else
+        {
+            // Every connection ends with a close the client received, after invalid UTF-8 too (SocketLingering).
+            Assert.True(halves.Sum(h => h.Resets) == 0, $"Seed {seed}: {halves.Sum(h => h.Resets)} of {halves.Sum(h => h.Connections)} connections ended in a reset: " +
+                string.Join("\n", halves.SelectMany(h => h.ResetDetails).Take(10)));
+        }
         Assert.True(healthyTurns > 0, "No healthy turn completed while the fuzz ran.");
-        // What is left after the fuzz, its sessions deleted: the pools that grew to the load, and run-to-run noise of tens
-        // of MiB (some runs showed about 10 MiB per half on /ws/agent and /ces, others none). A leak of a few KiB per frame
-        // or a few hundred KiB per connection would pass this bound; one of a frame's size would not.
-        Assert.True(heaps[1] - baseline < HeapSlackBytes, $"The managed heap grew by {MiB(heaps[1] - baseline)} MiB over the fuzz.");
+        // The heap after the first half is the baseline: the second half's 5,000 frames over 100-300 connections may add
+        // the pool's arrays of threads started meanwhile, and 8 MiB (a leak of 64 KiB a connection or 2 KiB a frame would not
+        // pass). The growth over the first half is ArrayPool.Shared's thread-local arrays (heap dumps: byte arrays of its
+        // bucket sizes, one of each per thread, rooted only in thread statics) and Kestrel's pinned blocks (left out).
+        var allowed = RoundSlackBytes + PoolBytesPerThread * Math.Max(0, threads[1] - threads[0]);
+        Assert.True(heaps[1] - heaps[0] < allowed,
+            $"The second half left {MiB(heaps[1] - heaps[0])} MiB more than the first (allowed {MiB(allowed)} MiB with {threads[1] - threads[0]} more threads).");
     }
 
     /// <summary>Reads back every session's log through the REST API and the export, as an owner or admin would: none may fail.</summary>
