@@ -227,17 +227,7 @@ internal static class HubEventReader
         var buffer = new ArrayBufferWriter<byte>(256 + (data.ValueKind == JsonValueKind.Object ? data.GetRawText().Length : 0));
         using (var json = new Utf8JsonWriter(buffer))
         {
-            json.WriteStartObject();
-            json.WriteString("id", eventId);
-            json.WriteString("type", typeName);
-            json.WriteStartObject("source");
-            json.WriteString("id", participantId);
-            if (participantName is not null)
-            {
-                json.WriteString("name", participantName);
-            }
-            json.WriteEndObject();
-            json.WriteString("timestamp", Timestamp(now));
+            WriteHead(json, eventId, typeName, participantId, participantName, now);
             if (data.ValueKind == JsonValueKind.Object)
             {
                 json.WritePropertyName("data");
@@ -274,22 +264,28 @@ internal static class HubEventReader
         var buffer = new ArrayBufferWriter<byte>(256);
         using (var json = new Utf8JsonWriter(buffer))
         {
-            json.WriteStartObject();
-            json.WriteString("id", "evt_" + Guid.NewGuid().ToString("N"));
-            json.WriteString("type", type);
-            json.WriteStartObject("source");
-            json.WriteString("id", participantId);
-            if (participantName is not null)
-            {
-                json.WriteString("name", participantName);
-            }
-            json.WriteEndObject();
-            json.WriteString("timestamp", Timestamp(now));
+            WriteHead(json, "evt_" + Guid.NewGuid().ToString("N"), type, participantId, participantName, now);
             json.WritePropertyName("data");
             JsonSerializer.Serialize(json, data, SessionJson.Options);
             json.WriteEndObject();
         }
         return Encoding.UTF8.GetString(buffer.WrittenSpan);
+    }
+
+    /// <summary>Opens an event and writes what every event has first: <c>id</c>, <c>type</c>, <c>source</c>, <c>timestamp</c>.</summary>
+    private static void WriteHead(Utf8JsonWriter json, string id, string type, string participantId, string? participantName, DateTimeOffset now)
+    {
+        json.WriteStartObject();
+        json.WriteString("id", id);
+        json.WriteString("type", type);
+        json.WriteStartObject("source");
+        json.WriteString("id", participantId);
+        if (participantName is not null)
+        {
+            json.WriteString("name", participantName);
+        }
+        json.WriteEndObject();
+        json.WriteString("timestamp", Timestamp(now));
     }
 
     /// <summary>"a string", "a number", "an array", ... for error messages.</summary>
