@@ -356,10 +356,16 @@ internal sealed class RelaySocket
         {
             using var cancel = new CancellationTokenSource(timeout, _time);
             long skip = 0;
+            var garbled = false;
             while (true)
             {
                 var data = Unconsumed;
-                if (skip > 0 && data.Length > 0)
+                if (garbled)
+                {
+                    // No frame boundary can be found after a broken header: everything is dropped until the peer ends.
+                    Consume(data.Length);
+                }
+                else if (skip > 0 && data.Length > 0)
                 {
                     var count = (int)Math.Min(skip, data.Length);
                     Consume(count);
@@ -367,10 +373,11 @@ internal sealed class RelaySocket
                     continue;
                 }
                 var header = default(FrameHeader);
-                var parse = skip > 0 ? FrameParse.Incomplete : Frames.TryParseHeader(data.Span, out header, out _);
+                var parse = skip > 0 || garbled ? FrameParse.Incomplete : Frames.TryParseHeader(data.Span, out header, out _);
                 if (parse == FrameParse.Invalid)
                 {
-                    break;
+                    garbled = true;
+                    continue;
                 }
                 if (parse == FrameParse.Complete && header.Opcode == Opcode.Close)
                 {

@@ -38,6 +38,22 @@ public sealed class WireTests
         await host.AssertNoLeaksAsync();
     }
 
+    [Theory]
+    [InlineData(0xC1, "Reserved bits set without an extension")]
+    [InlineData(0x83, "Unknown opcode")]
+    public async Task BrokenFirstFrame_Is1002WithTheReason_NotAReset(byte first, string reason)
+    {
+        await using var host = await ProxyTestHost.StartAsync();
+        await using var widget = await RawWidget.ConnectAsync(host.WebSocketUri);
+
+        // Nothing after a broken header can be framed: the proxy must still let its close reach the widget.
+        await widget.SendAsync(RawWidget.Frame(first, Encoding.UTF8.GetBytes("{\"config\":{}}")));
+        await widget.SendAsync(RawWidget.Text("{\"realtimeInput\":{\"text\":\"still sending\"}}"));
+
+        Assert.Equal((1002, reason), await widget.ReceiveCloseAsync());
+        Assert.Empty(host.Upstream.Connections);
+    }
+
     [Fact]
     public async Task FrameTrickledByteByByte_ReachesTheUpstreamWhole()
     {
