@@ -39,6 +39,9 @@ internal sealed partial class PacedModelServer : IAsyncDisposable
     /// <summary>Tokens are <c>"k "</c> and their send times are kept, instead of carrying a timestamp.</summary>
     public bool NumberedTokens { get; set; }
 
+    /// <summary>With <see cref="NumberedTokens"/> and above 0, every this many tokens the token ends a paragraph (<c>"k\n\n"</c>), as a real reply's do.</summary>
+    public int ParagraphEvery { get; set; }
+
     /// <summary>Tokens written and flushed so far, by stream.</summary>
     public int Sent(int stream) => _sent.GetValueOrDefault(stream);
 
@@ -96,7 +99,7 @@ internal sealed partial class PacedModelServer : IAsyncDisposable
                 await Task.Delay(due, ct);
             }
             var token = NumberedTokens
-                ? string.Create(CultureInfo.InvariantCulture, $"{k} ")
+                ? string.Create(CultureInfo.InvariantCulture, $"{k}{(ParagraphEvery > 0 && (k + 1) % ParagraphEvery == 0 ? "\\n\\n" : " ")}")
                 : string.Create(CultureInfo.InvariantCulture, $"{stream}.{k}.{Stopwatch.GetTimestamp()} ");
             sentAt[k] = DateTime.UtcNow;
             await WriteAsync($$"""{"content":"{{token}}"}""");

@@ -22,7 +22,10 @@ internal static class CircuitBenchmark
         var rate = Option(args, "--rate", 50);
         var seconds = Option(args, "--seconds", 30);
         var warmup = Option(args, "--warmup", 10);
+        var warmupTabs = Option(args, "--warmup-tabs", 25);
+        var paragraphEvery = Option(args, "--paragraph-every", 0);
         var compressed = args.Contains("--compressed");
+        var environmentVariants = args.Select((arg, i) => (arg, i)).Where(a => a.arg == "--variant-env" && a.i + 1 < args.Length).Select(a => args[a.i + 1]).ToList();
         using var timeout = new CancellationTokenSource(TimeSpan.FromHours(1));
 
         await using var chromium = await HeadlessChromium.LaunchAsync();
@@ -34,11 +37,11 @@ internal static class CircuitBenchmark
         {
             Console.WriteLine();
             Console.WriteLine($"Load average before: {LoadAverage()}");
-            Console.WriteLine($"Memory per circuit: tabs {string.Join(", ", tabCounts)}, {runs} runs, {settle.TotalSeconds:0} s idle before each reading, a fresh server for each; " +
+            Console.WriteLine($"Memory per circuit: tabs {string.Join(", ", tabCounts)}, {runs} runs, {settle.TotalSeconds:0} s idle before each reading, a fresh server for each, {warmupTabs} warm-up tabs opened and closed first; " +
                 $"Portal with no model (the offline agent), its user with no conversation and with {conversations}");
             Console.WriteLine();
-            Console.WriteLine("| server | tabs | run | circuits (1 tab / N tabs) | RSS 1 tab | RSS N tabs | RSS per circuit | RSS per circuit after full GC | managed heap 1 tab | managed heap N tabs | managed heap per circuit | GC committed per circuit |");
-            Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+            Console.WriteLine("| server | tabs | run | circuits (1 tab / N tabs) | RSS 1 tab | RSS N tabs | RSS per circuit | RSS per circuit after full GC | managed heap 1 tab | managed heap N tabs | managed heap per circuit | GC committed per circuit | JIT code per circuit |");
+            Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
             var results = new List<MemoryResult>();
             for (var run = 1; run <= runs; run++)
             {
@@ -54,18 +57,22 @@ internal static class CircuitBenchmark
                     {
                         variants.Insert(variants.Count - 1, MemoryVariant.Portal(conversations, compressedSocket: true));
                     }
+                    foreach (var environment in environmentVariants)
+                    {
+                        variants.Insert(variants.Count - 1, MemoryVariant.Portal(conversations, environment: environment));
+                    }
                     if (run % 2 == 0)
                     {
                         variants.Reverse();
                     }
                     foreach (var variant in variants)
                     {
-                        var result = await CircuitMemory.MeasureAsync(chromium, variant, tabs, settle, timeout.Token);
+                        var result = await CircuitMemory.MeasureAsync(chromium, variant, tabs, warmupTabs, settle, timeout.Token);
                         results.Add(result);
                         healthy &= result.CircuitsAsExpected;
                         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                             $"| {result.Server} | {tabs} | {run} | {result.CircuitsBefore} / {result.CircuitsAfter} | {MiB(result.Before.Resident)} | {MiB(result.After.Resident)} | " +
-                            $"{KiB(result.ResidentPerCircuit)} | {KiB(result.ResidentAfterCollectionPerCircuit)} | {MiB(result.Before.ManagedHeap)} | {MiB(result.After.ManagedHeap)} | **{KiB(result.ManagedHeapPerCircuit)}** | {KiB(result.CommittedPerCircuit)} |"));
+                            $"{KiB(result.ResidentPerCircuit)} | {KiB(result.ResidentAfterCollectionPerCircuit)} | {MiB(result.Before.ManagedHeap)} | {MiB(result.After.ManagedHeap)} | **{KiB(result.ManagedHeapPerCircuit)}** | {KiB(result.CommittedPerCircuit)} | {KiB(result.JitCodePerCircuit)} |"));
                     }
                 }
             }
@@ -103,12 +110,13 @@ internal static class CircuitBenchmark
         {
             Console.WriteLine();
             Console.WriteLine($"Streaming: {string.Join(" then ", streamTabs)} tabs, each its own conversation, {rate} tokens/s for {seconds} s from a paced OpenAI-compatible stream " +
-                $"(warm-up {warmup} s first), a fresh Portal for each; Portal renders queued events at most every 50 ms");
+                $"(warm-up {warmup} s first), a fresh Portal for each; Portal renders queued events at most every 50 ms" +
+                (paragraphEvery > 0 ? $"; a new paragraph every {paragraphEvery} tokens" : "; the reply one paragraph"));
             var rows = new List<string>();
             foreach (var tabs in streamTabs)
             {
                 var load = LoadAverage();
-                var result = await CircuitStreaming.MeasureAsync(chromium, tabs, rate, seconds, warmup, timeout.Token);
+                var result = await CircuitStreaming.MeasureAsync(chromium, tabs, rate, seconds, warmup, paragraphEvery, timeout.Token);
                 var complete = result.PerTab.Count(t => t.Complete);
                 healthy &= complete == result.Tabs;
                 var perSecond = result.PerTab.Select(t => t.BatchesPerSecond).Order().ToList();
@@ -120,7 +128,10 @@ internal static class CircuitBenchmark
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"{tabs} tabs: load average before {load}; measured {result.Wall.TotalSeconds:0.0} s from the first question to the last tab showing its last token; " +
                     $"Portal CPU {result.PortalCpu.TotalSeconds:0.0} s ({result.PortalCpu.TotalMilliseconds / (tokens / 1000):0} ms per 1,000 tokens), " +
-                    $"Chromium and Playwright's driver {result.BrowserCpu.TotalSeconds:0.0} s, Portal RSS at the end {MiB(result.PortalResident)}"));
+                    $"Chromium and Playwright's driver {result.BrowserCpu.TotalSeconds:0.0} s, Portal RSS at the end {MiB(result.PortalResident)}; " +
+                    $"circuit sockets {result.CircuitBytesToBrowser / 1024.0 / result.Tabs / result.Wall.TotalSeconds:0.0} KiB/s per tab to the browser " +
+                    $"({result.CircuitBytesToBrowser / 1024.0 / result.Tabs:0} KiB per reply of {result.TokensEach} tokens), " +
+                    $"{result.CircuitBytesFromBrowser / 1024.0 / result.Tabs / result.Wall.TotalSeconds:0.0} KiB/s per tab from it"));
                 rows.Add(string.Create(CultureInfo.InvariantCulture,
                     $"| {result.Tabs} x {result.Rate} x {result.Seconds} | {complete} of {result.Tabs} | {perSecond[perSecond.Count / 2]:0.0} ({perSecond[0]:0.0}-{perSecond[^1]:0.0}) | " +
                     $"{serverBatches:0.0} | {tokensPerUpdate:0.0} | {delays.P50:0} ms / {delays.P99:0} ms | {lastToken[lastToken.Count / 2]:0} ms / {lastToken[^1]:0} ms | " +

@@ -1,8 +1,11 @@
+using System.Buffers;
+using System.Globalization;
+
 namespace Portal.Benchmarks.Circuits;
 
 /// <summary>
-/// Memory per circuit: one fresh server process, one browser context with one tab on "/" (after four warm-up tabs
-/// opened and closed), then N - 1 more tabs, each until its circuit is up. On Portal, the user may have conversations,
+/// Memory per circuit: one fresh server process, one browser context with one tab on "/" (after warm-up tabs opened
+/// four at a time and closed, as the measured ones are opened), then N - 1 more tabs, each until its circuit is up. On Portal, the user may have conversations,
 /// started through the composer (the offline agent answers) in a Portal that then shut down, so every tab's list shows
 /// them and nothing else of them is in memory. Both states are read after the server has been idle a few seconds: its
 /// resident memory as it stands, then, after the probe's full compacting collection, the managed heap and the resident
@@ -10,16 +13,16 @@ namespace Portal.Benchmarks.Circuits;
 /// </summary>
 internal static class CircuitMemory
 {
-    private const int WarmupTabs = 4;
-
-    public static async Task<MemoryResult> MeasureAsync(HeadlessChromium chromium, MemoryVariant variant, int tabs, TimeSpan settle, CancellationToken cancellationToken)
+    public static async Task<MemoryResult> MeasureAsync(HeadlessChromium chromium, MemoryVariant variant, int tabs, int warmupTabs, TimeSpan settle, CancellationToken cancellationToken)
     {
         await using var server = await variant.StartAsync(chromium);
         var context = await chromium.NewContextAsync(server);
         try
         {
-            // The first tabs take the JIT, the pools and the caches; the measured ones should not.
-            var warmup = await HeadlessChromium.OpenTabsAsync(context, server, WarmupTabs);
+            // The first tabs pay what a process pays once: the JIT's tiered recompilation of the hot paths (new code
+            // for about 25 tabs' worth of calls), the native allocator's arenas grown by tabs opening side by side, the
+            // pools and the caches. The measured tabs should not; JitCode shows what is still left of it.
+            var warmup = await HeadlessChromium.OpenTabsAsync(context, server, warmupTabs);
             foreach (var page in warmup)
             {
                 await page.CloseAsync();
@@ -61,9 +64,41 @@ internal static class CircuitMemory
     private static async Task<MemorySample> SampleAsync(CircuitServer server, CancellationToken cancellationToken)
     {
         var resident = server.ResidentBytes();
+        var jitCode = JitCodeBytes(server.ProcessId);
         var collected = await server.CollectAsync(cancellationToken);
-        return new MemorySample(resident, server.ResidentBytes(), collected.ManagedHeapBytes, collected.CommittedBytes);
+        return new MemorySample(resident, server.ResidentBytes(), collected.ManagedHeapBytes, collected.CommittedBytes, jitCode);
     }
+
+    /// <summary>
+    /// Resident bytes of the JIT's code: with W^X (.NET's default) it is written through a second, writable mapping of
+    /// one memory file, named <c>doublemapper</c> in <c>/proc/PID/smaps</c>.
+    /// </summary>
+    private static long JitCodeBytes(int processId)
+    {
+        long kib = 0;
+        var inCode = false;
+        foreach (var line in File.ReadLines($"/proc/{processId}/smaps"))
+        {
+            if (IsMappingHeader(line))
+            {
+                inCode = line.EndsWith("doublemapper", StringComparison.Ordinal) || line.EndsWith("doublemapper (deleted)", StringComparison.Ordinal);
+            }
+            else if (inCode && line.StartsWith("Rss:", StringComparison.Ordinal))
+            {
+                kib += long.Parse(line.AsSpan(4).Trim().TrimEnd("kB").Trim(), CultureInfo.InvariantCulture);
+            }
+        }
+        return kib * 1024;
+    }
+
+    /// <summary>A mapping's first line, "start-end perms offset dev inode [name]"; the lines after it are "Key: value".</summary>
+    private static bool IsMappingHeader(string line)
+    {
+        var range = line.AsSpan(0, Math.Max(0, line.IndexOf(' ')));
+        return range.IndexOf('-') > 0 && !range.ContainsAnyExcept(AddressRange);
+    }
+
+    private static readonly SearchValues<char> AddressRange = SearchValues.Create("0123456789abcdef-");
 }
 
 /// <summary>A server to measure.</summary>
@@ -71,16 +106,19 @@ internal sealed record MemoryVariant(string Name, Func<HeadlessChromium, Task<Ci
 {
     /// <summary>
     /// Portal without a model (the built-in offline agent answers, with no pause between words), its user with
-    /// <paramref name="conversations"/>; with <paramref name="compressedSocket"/>, <c>Portal:Ui:WebSocketCompression</c> on.
+    /// <paramref name="conversations"/>; with <paramref name="compressedSocket"/>, <c>Portal:Ui:WebSocketCompression</c> on;
+    /// with <paramref name="environment"/> (<c>KEY=value;KEY=value</c>), those variables set too (runtime settings, say).
     /// </summary>
-    public static MemoryVariant Portal(int conversations, bool compressedSocket = false) => new(
-        (conversations == 0 ? "Portal, empty list" : $"Portal, {conversations} conversations") + (compressedSocket ? ", compressed socket" : ""),
+    public static MemoryVariant Portal(int conversations, bool compressedSocket = false, string? environment = null) => new(
+        (conversations == 0 ? "Portal, empty list" : $"Portal, {conversations} conversations") + (compressedSocket ? ", compressed socket" : "") +
+        (environment is null ? "" : $", {environment}"),
         chromium => CircuitServer.StartPortalAsync(
-            new()
+            new Dictionary<string, string>
             {
                 ["Portal__OfflineAgent__TokenDelay"] = "00:00:00",
                 ["Portal__Ui__WebSocketCompression"] = compressedSocket ? "true" : "false",
-            },
+            }.Concat((environment ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries).Select(pair => pair.Split('=', 2))
+                .Select(pair => KeyValuePair.Create(pair[0], pair[1]))).ToDictionary(),
             conversations == 0 ? null : server => CircuitMemory.StartConversationsAsync(chromium, server, conversations)));
 
     public static MemoryVariant Minimal { get; } = new("minimal Blazor app", _ => CircuitServer.StartMinimalAsync());
@@ -90,7 +128,8 @@ internal sealed record MemoryVariant(string Name, Func<HeadlessChromium, Task<Ci
 /// <param name="ResidentAfterCollection">VmRSS just after a full compacting collection.</param>
 /// <param name="ManagedHeap">Bytes in use on the managed heap after that collection.</param>
 /// <param name="Committed">Memory the garbage collector kept committed after that collection.</param>
-internal sealed record MemorySample(long Resident, long ResidentAfterCollection, long ManagedHeap, long Committed);
+/// <param name="JitCode">Resident bytes of JIT-compiled code, before that collection.</param>
+internal sealed record MemorySample(long Resident, long ResidentAfterCollection, long ManagedHeap, long Committed, long JitCode);
 
 internal sealed record MemoryResult(string Server, int Tabs, long CircuitsBefore, long CircuitsAfter, MemorySample Before, MemorySample After)
 {
@@ -98,5 +137,6 @@ internal sealed record MemoryResult(string Server, int Tabs, long CircuitsBefore
     public double ResidentAfterCollectionPerCircuit => (After.ResidentAfterCollection - Before.ResidentAfterCollection) / (double)(Tabs - 1);
     public double ManagedHeapPerCircuit => (After.ManagedHeap - Before.ManagedHeap) / (double)(Tabs - 1);
     public double CommittedPerCircuit => (After.Committed - Before.Committed) / (double)(Tabs - 1);
+    public double JitCodePerCircuit => (After.JitCode - Before.JitCode) / (double)(Tabs - 1);
     public bool CircuitsAsExpected => CircuitsBefore == 1 && CircuitsAfter == Tabs;
 }

@@ -44,10 +44,11 @@ internal static class CircuitStreaming
         }
         """;
 
-    public static async Task<StreamingResult> MeasureAsync(HeadlessChromium chromium, int tabs, int rate, int seconds, int warmupSeconds, CancellationToken cancellationToken)
+    public static async Task<StreamingResult> MeasureAsync(HeadlessChromium chromium, int tabs, int rate, int seconds, int warmupSeconds, int paragraphEvery, CancellationToken cancellationToken)
     {
         await using var model = await PacedModelServer.StartAsync();
         model.NumberedTokens = true;
+        model.ParagraphEvery = paragraphEvery;
         model.TokensPerSecond = rate;
         await using var server = await CircuitServer.StartPortalAsync(new Dictionary<string, string>
         {
@@ -65,8 +66,10 @@ internal static class CircuitStreaming
             // Warm-up: the same path, shorter, so the JIT has finished its tiers; then every tab starts anew on "/".
             model.StreamFor = TimeSpan.FromSeconds(warmupSeconds);
             await StreamAsync(pages, model, firstStream: 1000, cancellationToken);
+            var circuitBytes = new CircuitSocketBytes();
             foreach (var page in pages)
             {
+                circuitBytes.Watch(page);
                 await page.GotoAsync("/");
                 await HeadlessChromium.WaitForInteractiveAsync(page, server);
             }
@@ -77,9 +80,11 @@ internal static class CircuitStreaming
             var portalCpu = server.CpuTime();
             var browserCpu = BrowserCpu(excluding: server.ProcessId);
             var batches = (await server.ReadAsync(cancellationToken)).RenderBatches;
+            circuitBytes.Reset();
             var wall = Stopwatch.StartNew();
             await StreamAsync(pages, model, firstStream: 0, cancellationToken);
             wall.Stop();
+            var (bytesToBrowser, bytesFromBrowser) = circuitBytes.Read();
             portalCpu = server.CpuTime() - portalCpu;
             browserCpu = BrowserCpu(excluding: server.ProcessId) - browserCpu;
             batches = (await server.ReadAsync(cancellationToken)).RenderBatches - batches;
@@ -91,7 +96,8 @@ internal static class CircuitStreaming
                 var outcome = await pages[stream].EvaluateAsync<JsonElement>(Outcome, count);
                 perTab.Add(TabResult.From(outcome, count, k => model.SentAt(stream, k)));
             }
-            return new StreamingResult(tabs, rate, seconds, count, perTab, wall.Elapsed, portalCpu, browserCpu, batches, server.ResidentBytes());
+            return new StreamingResult(tabs, rate, seconds, count, perTab, wall.Elapsed, portalCpu, browserCpu, batches, server.ResidentBytes(),
+                bytesToBrowser, bytesFromBrowser);
         }
         finally
         {
@@ -210,5 +216,40 @@ internal sealed record TabResult(bool Complete, int Batches, int Callbacks, doub
     private static double UnixMilliseconds(DateTime utc) => (utc - DateTime.UnixEpoch).TotalMilliseconds;
 }
 
+/// <summary>
+/// One streaming measurement; <c>CircuitBytesToBrowser</c> and <c>CircuitBytesFromBrowser</c> are the payload bytes of the
+/// circuits' WebSocket messages to and from the tabs over the measured phase.
+/// </summary>
 internal sealed record StreamingResult(int Tabs, int Rate, int Seconds, int TokensEach, List<TabResult> PerTab, TimeSpan Wall,
-    TimeSpan PortalCpu, TimeSpan BrowserCpu, long ServerRenderBatches, long PortalResident);
+    TimeSpan PortalCpu, TimeSpan BrowserCpu, long ServerRenderBatches, long PortalResident, long CircuitBytesToBrowser, long CircuitBytesFromBrowser);
+
+/// <summary>
+/// Payload bytes of the tabs' circuit sockets (<c>/_blazor</c>), as Chromium's DevTools report each message. Those are the
+/// bytes after decompression: with the circuit socket uncompressed (Portal's default) they are what went over the wire,
+/// give or take 2 to 14 bytes of frame header per message.
+/// </summary>
+internal sealed class CircuitSocketBytes
+{
+    private long _toBrowser;
+    private long _fromBrowser;
+
+    public void Watch(IPage page) => page.WebSocket += (_, socket) =>
+    {
+        if (!socket.Url.Contains("/_blazor", StringComparison.Ordinal))
+        {
+            return;
+        }
+        socket.FrameReceived += (_, frame) => Interlocked.Add(ref _toBrowser, SizeOf(frame));
+        socket.FrameSent += (_, frame) => Interlocked.Add(ref _fromBrowser, SizeOf(frame));
+    };
+
+    public void Reset()
+    {
+        Interlocked.Exchange(ref _toBrowser, 0);
+        Interlocked.Exchange(ref _fromBrowser, 0);
+    }
+
+    public (long ToBrowser, long FromBrowser) Read() => (Interlocked.Read(ref _toBrowser), Interlocked.Read(ref _fromBrowser));
+
+    private static long SizeOf(IWebSocketFrame frame) => frame.Binary?.Length ?? System.Text.Encoding.UTF8.GetByteCount(frame.Text ?? "");
+}

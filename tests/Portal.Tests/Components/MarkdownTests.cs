@@ -70,4 +70,41 @@ public sealed class MarkdownTests
         Assert.Equal(2, document.QuerySelectorAll("button").Length);
         Assert.Equal("<button data-copy-code>x</button>\n", blocks[0].QuerySelector("pre code")!.TextContent);
     }
+
+    [Fact]
+    public void ToHtmlBlocks_AreTheDocumentBlockByBlock()
+    {
+        const string reply = "# Plan\n\nFirst **step**.\n\n- one\n- two\n\n```sh\nls -l\n```\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n[ref]: https://example.com\nSee [the docs][ref].";
+
+        var blocks = Markdown.ToHtmlBlocks(reply);
+
+        Assert.Equal(["h1", "p", "ul", "div", "table", "p"], blocks.Select(b => Parser.ParseFragment(b, Parser.ParseDocument("").Body!).OfType<AngleSharp.Dom.IElement>().Single().LocalName));
+        Assert.Equal(Markdown.ToHtml(reply), string.Concat(blocks));
+        // A reference defined in its own block still resolves in the block that uses it.
+        Assert.Contains("href=\"https://example.com\"", blocks[^1], StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void ToHtmlBlocks_AsAReplyStreams_OnlyTheLastBlockChanges()
+    {
+        var before = Markdown.ToHtmlBlocks("Intro paragraph.\n\n```py\nprint(1)\n```\n\nThe last one is still");
+        var after = Markdown.ToHtmlBlocks("Intro paragraph.\n\n```py\nprint(1)\n```\n\nThe last one is still arriving");
+        var more = Markdown.ToHtmlBlocks("Intro paragraph.\n\n```py\nprint(1)\n```\n\nThe last one is still arriving.\n\nA new one");
+
+        Assert.Equal(before.Take(2), after.Take(2));
+        Assert.NotEqual(before[2], after[2]);
+        Assert.Equal(3, after.Count);
+        Assert.Equal(after.Take(2), more.Take(2));
+        Assert.Equal(4, more.Count);
+    }
+
+    [Fact]
+    public void ToHtmlBlocks_StayFreeOfMarkupFromTheModel()
+    {
+        var blocks = Markdown.ToHtmlBlocks("Fine.\n\n<script>alert(1)</script>\n\n<img src=x onerror=alert(2)>\n\n[x](javascript:alert(3))");
+
+        var document = Parser.ParseDocument(string.Concat(blocks));
+        Assert.Empty(document.QuerySelectorAll("script, img"));
+        Assert.Equal("#", document.QuerySelector("a")!.GetAttribute("href"));
+    }
 }

@@ -20,7 +20,14 @@ public static class Markdown
         .UseListExtras()
         .Build();
 
-    public static string ToHtml(string markdown)
+    public static string ToHtml(string markdown) => string.Concat(ToHtmlBlocks(markdown));
+
+    /// <summary>
+    /// The HTML of each top-level block (paragraph, list, code block, table...), in order; together they are
+    /// <see cref="ToHtml"/>. A reply rendered block by block costs a streaming update only the blocks that changed,
+    /// usually the last one, where the whole reply's markup would otherwise go to the browser again every time.
+    /// </summary>
+    public static IReadOnlyList<string> ToHtmlBlocks(string markdown)
     {
         var document = Markdig.Markdown.Parse(markdown, Pipeline);
         foreach (var link in document.Descendants<LinkInline>())
@@ -41,8 +48,19 @@ public static class Markdown
         var renderer = new Markdig.Renderers.HtmlRenderer(writer);
         Pipeline.Setup(renderer);
         renderer.ObjectRenderers.ReplaceOrAdd<CodeBlockRenderer>(new CopyableCodeBlockRenderer());
-        renderer.Render(document);
-        return writer.ToString();
+        var blocks = new List<string>(document.Count);
+        foreach (var block in document)
+        {
+            renderer.Render(block);
+            renderer.Writer.Flush();
+            var html = writer.GetStringBuilder();
+            if (html.Length > 0)
+            {
+                blocks.Add(html.ToString());
+                html.Clear();
+            }
+        }
+        return blocks;
     }
 
     /// <summary>Code blocks with a Copy button (portal.js copies the block's text). The button is Portal's markup, not the model's.</summary>
