@@ -29,7 +29,7 @@ internal static partial class AgentStreamBenchmark
         await using var model = await PacedModelServer.StartAsync();
         var folder = Directory.CreateTempSubdirectory("portal-bench-agents-").FullName;
         var port = ProcessTools.FreePort();
-        using var portal = ProcessTools.StartPortal(folder, port, new Dictionary<string, string>
+        await using var portal = ProcessTools.StartPortal(folder, port, new Dictionary<string, string>
         {
             ["PROVIDER"] = "openai",
             ["MODEL"] = "gpt-4o-mini",
@@ -92,8 +92,7 @@ internal static partial class AgentStreamBenchmark
         }
         finally
         {
-            portal.Kill(entireProcessTree: true);
-            await portal.WaitForExitAsync();
+            await portal.KillAsync();
             Directory.Delete(folder, recursive: true);
         }
     }

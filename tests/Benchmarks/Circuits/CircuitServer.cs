@@ -53,7 +53,8 @@ internal sealed class CircuitServer : IAsyncDisposable
         var port = ProcessTools.FreePort();
         var probePort = ProcessTools.FreePort();
         var all = new Dictionary<string, string>(settings ?? []) { [ServerProbe.PortVariable] = probePort.ToString(CultureInfo.InvariantCulture), ["DOTNET_STARTUP_HOOKS"] = typeof(ServerProbe).Assembly.Location };
-        var process = ProcessTools.StartPortal(folder, port, all);
+        // The server is stopped with SIGTERM as well as killed, like the minimal app: it keeps the process, not the starter.
+        var process = ProcessTools.StartPortal(folder, port, all).Process;
         var server = new CircuitServer("Portal", process, folder, port, probePort);
         await server.WaitUntilUpAsync(port);
         return server;

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
+using Portal.Testing;
 
 namespace Portal.Benchmarks.Proxy;
 
@@ -104,12 +105,12 @@ internal sealed class Nginx : IIntermediary
 /// <summary>Portal itself (the published app, Release), its CES proxy's upstream template pointing at the echo server.</summary>
 internal sealed class PortalProxy : IIntermediary
 {
-    private readonly Process _process;
+    private readonly PortalProcess _portal;
     private readonly string _folder;
 
-    private PortalProxy(Process process, string folder, int port, bool recordFrames)
+    private PortalProxy(PortalProcess portal, string folder, int port, bool recordFrames)
     {
-        _process = process;
+        _portal = portal;
         _folder = folder;
         WebSocketUri = new Uri($"ws://127.0.0.1:{port}/ces");
         Name = recordFrames ? "Portal /ces (text frames recorded)" : "Portal /ces (frames counted only)";
@@ -122,7 +123,7 @@ internal sealed class PortalProxy : IIntermediary
     {
         var folder = Directory.CreateTempSubdirectory("portal-bench-portal-").FullName;
         var port = ProcessTools.FreePort();
-        var process = ProcessTools.StartPortal(folder, port, new Dictionary<string, string>
+        var portal = ProcessTools.StartPortal(folder, port, new Dictionary<string, string>
         {
             ["PS_ENDPOINT_TEMPLATE"] = $"ws://127.0.0.1:{echoPort}/ws/{{location}}",
             ["CesProxy__IdleTimeout"] = "00:00:00",
@@ -130,70 +131,51 @@ internal sealed class PortalProxy : IIntermediary
             ["Portal__CesRecording__RecordFrames"] = recordFrames ? "true" : "false",
         });
         await ProcessTools.WaitForPortAsync(port);
-        return new PortalProxy(process, folder, port, recordFrames);
+        return new PortalProxy(portal, folder, port, recordFrames);
     }
 
-    public long ResidentBytes() => ProcessTools.ResidentBytesWithChildren(_process.Id);
+    public long ResidentBytes() => ProcessTools.ResidentBytesWithChildren(_portal.Id);
 
-    public TimeSpan CpuTime() => ProcessTools.CpuTimeWithChildren(_process.Id);
+    public TimeSpan CpuTime() => ProcessTools.CpuTimeWithChildren(_portal.Id);
 
     public async ValueTask DisposeAsync()
     {
-        _process.Kill(entireProcessTree: true);
-        await _process.WaitForExitAsync();
+        await _portal.DisposeAsync();
         Directory.Delete(_folder, recursive: true);
     }
 }
 
 internal static class ProcessTools
 {
-    public static int FreePort()
-    {
-        var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        return port;
-    }
+    public static int FreePort() => PortalProcess.FreePort();
 
     public const string AdminEmail = "bench@portal.test";
     public const string AdminPassword = "Bench-passw0rd!";
 
     /// <summary>
     /// Starts the Release Portal.dll beside the benchmark in a process of its own, with its database in
-    /// <paramref name="folder"/>, an administrator, errors-only logging, the given settings, and then those of
-    /// <c>PORTAL_BENCH_ENV</c> (<c>KEY=value;KEY=value</c>).
+    /// <paramref name="folder"/>, an administrator, errors-only logging (read and dropped), no limits (the benchmarks
+    /// load Portal from one user and one address far past what Portal:Limits lets a client do), the given settings,
+    /// and then those of <c>PORTAL_BENCH_ENV</c> (<c>KEY=value;KEY=value</c>).
     /// </summary>
-    public static Process StartPortal(string folder, int port, Dictionary<string, string> settings)
+    public static PortalProcess StartPortal(string folder, int port, Dictionary<string, string> settings)
     {
-        var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
-        {
-            WorkingDirectory = folder,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Portal.dll"));
-        start.ArgumentList.Add("--urls");
-        start.ArgumentList.Add($"http://127.0.0.1:{port}");
-        start.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
-        start.Environment["Logging__LogLevel__Default"] = "Error";
-        start.Environment["Portal__Admin__Email"] = AdminEmail;
-        start.Environment["Portal__Admin__Password"] = AdminPassword;
-        // The benchmarks load Portal from one user and one address far past what Portal:Limits lets a client do.
-        start.Environment["Portal__Limits__Enabled"] = "false";
-        foreach (var (key, value) in settings)
-        {
-            start.Environment[key] = value;
-        }
+        var all = new Dictionary<string, string>(settings);
         foreach (var setting in (Environment.GetEnvironmentVariable("PORTAL_BENCH_ENV") ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries))
         {
             var pair = setting.Split('=', 2);
-            start.Environment[pair[0]] = pair[1];
+            all[pair[0]] = pair[1];
         }
-        var process = Process.Start(start)!;
-        _ = process.StandardOutput.ReadToEndAsync();
-        _ = process.StandardError.ReadToEndAsync();
-        return process;
+        return PortalProcess.Start(new PortalProcessOptions
+        {
+            Folder = folder,
+            Port = port,
+            Settings = all,
+            LogLevel = "Error",
+            Admin = (AdminEmail, AdminPassword),
+            LimitsOff = true,
+            CaptureOutput = false,
+        });
     }
 
     public static async Task WaitForPortAsync(int port)

@@ -745,6 +745,38 @@ public sealed class SessionHubTests
         Assert.DoesNotContain(refusals, e => e.Message.Contains("secret-ish", StringComparison.Ordinal)); // what was sent is not logged
     }
 
+    [Fact(Timeout = 30_000)]
+    public async Task UnboundCalls_TheFirstOnAConnectionIsOneWarningWithMethodConnectionAndUser_NoArguments_AndTheConnectionKeepsWorking()
+    {
+        var logs = new Faults.LogCapture();
+        await using var server = await PortalTestServer.StartAsync(configure: b => b.Logging.AddProvider(logs));
+        var aliceId = await server.CreateUserAsync(Alice);
+        await using var alice = await ConnectAsync(server, Alice);
+        await using var second = await ConnectAsync(server, Alice);
+
+        var unknown = await alice.InvokeAsync("Shout", "secret-argument-1");
+        var tooMany = await alice.InvokeAsync("Send", new { type = "a.b", data = "secret-argument-2" }, new { type = "c.d" });
+        var leaveWithOne = await alice.InvokeAsync("Leave", "secret-argument-3");
+        var join = await alice.InvokeAsync("JoinSession", [null]);
+        var sent = await alice.InvokeAsync("Send", new { type = "chat.message", data = new { text = "still here" } });
+        var secondUnknown = await second.InvokeJsonAsync("Whisper\n[Error] forged", "\"secret-argument-4\"");
+        var warnings = logs.Entries.Where(e => e.Level >= LogLevel.Warning && e.Category == typeof(UnboundCallReporter).FullName).ToList();
+
+        Assert.All([unknown, tooMany, leaveWithOne, secondUnknown], c => Assert.True(c.Failed));
+        Assert.Null(join.Error);
+        Assert.Null(sent.Error);
+        Assert.False(alice.IsClosed);
+        var first = Assert.Single(warnings, e => e.Message.Contains(alice.ConnectionId, StringComparison.Ordinal)); // once per connection
+        Assert.Equal(LogLevel.Warning, first.Level);
+        Assert.Contains("Hub call Shout ", first.Message, StringComparison.Ordinal);
+        Assert.Contains($"(user {aliceId})", first.Message, StringComparison.Ordinal);
+        Assert.Contains("Method does not exist.", first.Message, StringComparison.Ordinal);
+        var other = Assert.Single(warnings, e => e.Message.Contains(second.ConnectionId, StringComparison.Ordinal)); // each connection its own
+        Assert.Contains("Hub call Whisper?[Error] forged ", other.Message, StringComparison.Ordinal); // no line break to forge a log line with
+        Assert.Equal(2, warnings.Count);
+        Assert.DoesNotContain(logs.Entries, e => e.Message.Contains("secret-argument", StringComparison.Ordinal));
+    }
+
     private static async Task<HubTestClient> ConnectAsync(PortalTestServer server, string email) =>
         await HubTestClient.ConnectAsync(server, await server.SignInCookiesAsync(email));
 

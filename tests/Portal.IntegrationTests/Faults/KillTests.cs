@@ -18,6 +18,8 @@ public sealed class KillTests
 {
     private const int Sessions = 100;
     private const int DeltasBeforeKill = 25;
+    private const string AdminEmail = "faults@portal.test";
+    private const string AdminPassword = "Faults-passw0rd!";
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
     private static ITestOutputHelper Output => TestContext.Current.TestOutputHelper!;
@@ -42,8 +44,8 @@ public sealed class KillTests
         PortalProcess? portal = null;
         try
         {
-            portal = await PortalProcess.StartAsync(folder, settings, ct);
-            var cookies = await portal.SignInAsync();
+            portal = await StartPortalAsync(folder, settings, ct);
+            var cookies = await AgentSocketClient.SignInAsync(portal.BaseAddress, AdminEmail, AdminPassword);
             var clients = new List<AgentSocketClient>();
             foreach (var batch in Enumerable.Range(0, Sessions).Chunk(10))
             {
@@ -92,7 +94,7 @@ public sealed class KillTests
             Assert.True(lost.Count == 0, $"{lost.Count} frames a client received are not in the database: {string.Join(", ", lost.Take(20))}");
 
             await portal.DisposeAsync();
-            portal = await PortalProcess.StartAsync(folder, settings, ct);
+            portal = await StartPortalAsync(folder, settings, ct);
 
             // Each cut-off run is closed, visibly: loading_state false, agent_finished interrupted; the session says interrupted.
             using (var db = Open(portal.DatabasePath))
@@ -108,7 +110,7 @@ public sealed class KillTests
             }
 
             // Resuming from the last seq each client saw: the rest of the log, in order, nothing twice, nothing missing.
-            cookies = await portal.SignInAsync();
+            cookies = await AgentSocketClient.SignInAsync(portal.BaseAddress, AdminEmail, AdminPassword);
             var resumed = 0;
             foreach (var batch in clients.Chunk(10))
             {
@@ -147,6 +149,21 @@ public sealed class KillTests
             Directory.Delete(folder, recursive: true);
         }
     }
+
+    /// <summary>
+    /// The built Portal.dll in a process of its own, ready, with its database in <paramref name="folder"/>, an
+    /// administrator, warnings and up kept in <see cref="PortalProcess.Output"/>, and no limits (the test loads Portal
+    /// from one user and one address far past what Portal:Limits lets a client do).
+    /// </summary>
+    private static Task<PortalProcess> StartPortalAsync(string folder, Dictionary<string, string> settings, CancellationToken cancellationToken) =>
+        PortalProcess.StartAsync(new PortalProcessOptions
+        {
+            Folder = folder,
+            Settings = settings,
+            LogLevel = "Warning",
+            Admin = (AdminEmail, AdminPassword),
+            LimitsOff = true,
+        }, cancellationToken);
 
     /// <summary>Reads frames into <see cref="AgentSocketClient.Received"/> until the connection is gone.</summary>
     private static async Task ReadUntilGoneAsync(AgentSocketClient client, Action onDelta)

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Net;
 using System.Text.RegularExpressions;
 using Portal.Testing;
@@ -14,10 +13,11 @@ public sealed partial class FirstRunTests
     public async Task FirstStart_WithNoAdmin_CreatesTheDatabaseAndPrintsASetupLinkThatWorksOnce()
     {
         var folder = Directory.CreateTempSubdirectory("portal-firstrun-").FullName;
-        using var portal = StartPortal(folder);
+        // No administrator, and none of the Portal__* settings this test run may have inherited: a first start as the README runs it.
+        await using var portal = PortalProcess.Start(new PortalProcessOptions { Folder = folder, WithoutInheritedSettings = true });
         try
         {
-            var link = await ReadSetupLinkAsync(portal);
+            var link = await portal.WaitForOutputAsync(SetupLink(), TimeSpan.FromSeconds(60), Ct);
             Assert.True(File.Exists(Path.Combine(folder, "data", "portal.db")), "data/portal.db is created in the working directory");
 
             using var client = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false, CookieContainer = new CookieContainer() });
@@ -41,46 +41,9 @@ public sealed partial class FirstRunTests
         }
         finally
         {
-            portal.Kill(entireProcessTree: true);
-            await portal.WaitForExitAsync(CancellationToken.None);
+            await portal.KillAsync();
             Directory.Delete(folder, recursive: true);
         }
-    }
-
-    private static Process StartPortal(string workingDirectory)
-    {
-        var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
-        {
-            WorkingDirectory = workingDirectory,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Portal.dll"));
-        start.ArgumentList.Add("--urls");
-        start.ArgumentList.Add("http://127.0.0.1:0");
-        foreach (var key in start.Environment.Keys.Where(k => k.StartsWith("Portal__", StringComparison.OrdinalIgnoreCase)).ToList())
-        {
-            start.Environment.Remove(key);
-        }
-        start.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
-        return Process.Start(start) ?? throw new InvalidOperationException("Portal did not start.");
-    }
-
-    private static async Task<string> ReadSetupLinkAsync(Process portal)
-    {
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(Ct);
-        timeout.CancelAfter(TimeSpan.FromSeconds(60));
-        var seen = new List<string>();
-        while (await portal.StandardOutput.ReadLineAsync(timeout.Token) is { } line)
-        {
-            seen.Add(line);
-            if (SetupLink().Match(line) is { Success: true } match)
-            {
-                return match.Value;
-            }
-        }
-        throw new InvalidOperationException("No setup link was printed:\n" + string.Join("\n", seen) + await portal.StandardError.ReadToEndAsync(Ct));
     }
 
     [GeneratedRegex(@"http://127\.0\.0\.1:\d+/setup\?token=[0-9a-f]{48}")]

@@ -102,4 +102,25 @@ public sealed class AgentCatalogTests
         Assert.Contains(errors, e => e.Contains("unknown provider 'acme'", StringComparison.Ordinal));
         Assert.Contains(errors, e => e.Contains("TEMPERATURE", StringComparison.Ordinal));
     }
+
+    [Theory]
+    [InlineData("00:00:00")]
+    [InlineData("-00:00:01")]
+    [InlineData("50.00:00:00")]
+    public void MaxResponseDuration_NotPositiveOrBeyondATimersReach_IsAnErrorNamingIt(string duration)
+    {
+        var result = new AgentsOptionsValidator().Validate(null, new AgentsOptions { MaxResponseDuration = TimeSpan.Parse(duration, System.Globalization.CultureInfo.InvariantCulture) });
+
+        Assert.True(result.Failed);
+        Assert.Contains("Portal:Agents:MaxResponseDuration", result.FailureMessage, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void MaxResponseDuration_ByDefault_IsTenMinutesAndValid()
+    {
+        var options = new AgentsOptions();
+
+        Assert.Equal(TimeSpan.FromMinutes(10), options.MaxResponseDuration);
+        Assert.True(new AgentsOptionsValidator().Validate(null, options).Succeeded);
+    }
 }

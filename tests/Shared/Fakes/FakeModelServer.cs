@@ -40,6 +40,13 @@ public sealed record ModelScript(IReadOnlyList<ScriptStep> Steps)
 
     public static ModelScript Text(params string[] chunks) => new(chunks.Select(c => (ScriptStep)new TextChunk(c)).Append(new UsageStep(12, chunks.Length)).ToList());
 
+    /// <summary>
+    /// A provider that trickles: <paramref name="chunk"/> every <paramref name="every"/>, each a whole event of the wire
+    /// format, for as long as any test runs (100,000 of them), never reaching the stream's end.
+    /// </summary>
+    public static ModelScript Endless(string chunk, TimeSpan every) =>
+        new(Enumerable.Repeat((ScriptStep)new TextChunk(chunk), 100_000).ToList()) { ChunkDelay = every };
+
     public static ModelScript ToolCall(string callId, string name, object arguments, string? textBefore = null)
     {
         var steps = new List<ScriptStep>();

@@ -279,6 +279,11 @@ internal sealed class AgentsOptionsValidator : IValidateOptions<AgentsOptions>
         {
             errors.Add("Portal:Agents:ApprovalTimeout must be positive.");
         }
+        // The bound is a timer's: CancellationTokenSource takes at most about 49.7 days.
+        if (options.MaxResponseDuration <= TimeSpan.Zero || options.MaxResponseDuration > TimeSpan.FromDays(49))
+        {
+            errors.Add($"Portal:Agents:MaxResponseDuration ({options.MaxResponseDuration}) must be positive and at most 49 days.");
+        }
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
 }

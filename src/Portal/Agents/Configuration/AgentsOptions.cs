@@ -58,6 +58,8 @@ public sealed class AgentsOptions
     public TimeSpan RetryDelay { get; set; } = TimeSpan.FromSeconds(1);
     /// <summary>Longest wait for a provider's first byte, and between two streamed chunks.</summary>
     public TimeSpan ProviderTimeout { get; set; } = TimeSpan.FromSeconds(120);
+    /// <summary>Longest time one provider response may take, from the request to the end of its stream.</summary>
+    public TimeSpan MaxResponseDuration { get; set; } = TimeSpan.FromMinutes(10);
 }
 
 public sealed class AgentProfileOptions

@@ -388,11 +388,16 @@ public sealed partial class AgentRuntime(
         }
     }
 
-    /// <summary>The model's stream, with a timeout between chunks: a provider that goes silent fails the request.</summary>
+    /// <summary>
+    /// The model's stream, bounded twice: <c>ProviderTimeout</c> between chunks fails a provider that goes silent, and
+    /// <c>MaxResponseDuration</c> from the request to the end of the stream fails one that trickles chunks forever.
+    /// Either is retryable only while nothing has streamed.
+    /// </summary>
     internal async IAsyncEnumerable<ModelStreamEvent> StreamAsync(IModelProvider client, ModelRequest request, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        using var idle = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var timeout = _options.ProviderTimeout;
+        var (timeout, longest) = (_options.ProviderTimeout, _options.MaxResponseDuration);
+        using var whole = new CancellationTokenSource(longest, time);
+        using var idle = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, whole.Token);
         await using var stream = client.StreamAsync(request, idle.Token).GetAsyncEnumerator(idle.Token);
         var yielded = false;
         while (true)
@@ -405,7 +410,9 @@ public sealed partial class AgentRuntime(
             }
             catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
             {
-                throw new ModelProviderException($"The provider sent nothing for {timeout.TotalSeconds:0} s.", "timeout", retryable: !yielded);
+                throw whole.IsCancellationRequested
+                    ? new ModelProviderException($"The provider's reply took longer than {Describe(longest)}; stopped.", "timeout", retryable: !yielded)
+                    : new ModelProviderException($"The provider sent nothing for {timeout.TotalSeconds:0} s.", "timeout", retryable: !yielded);
             }
             idle.CancelAfter(Timeout.InfiniteTimeSpan);
             if (!more)
@@ -416,6 +423,10 @@ public sealed partial class AgentRuntime(
             yield return stream.Current;
         }
     }
+
+    /// <summary>A duration as a person reads it in a message: <c>10 min</c>, <c>1.5 min</c>, <c>45 s</c>.</summary>
+    internal static string Describe(TimeSpan duration) =>
+        duration.TotalMinutes >= 1 ? $"{duration.TotalMinutes:0.#} min" : $"{duration.TotalSeconds:0.#} s";
 
     internal static PendingApproval BeginApproval(AgentConversation conversation, string runId, ToolInvocation invocation, IReadOnlyList<string> files)
     {

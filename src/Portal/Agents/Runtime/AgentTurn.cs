@@ -341,7 +341,7 @@ internal sealed class AgentTurn
         }
         catch (TimeoutException)
         {
-            var note = $"No answer within {timeout_text(_options.ApprovalTimeout!.Value)}; denied.";
+            var note = $"No answer within {AgentRuntime.Describe(_options.ApprovalTimeout!.Value)}; denied.";
             return await _runtime.ExpireApprovalAsync(_conversation, pending, note) ?? await pending.Answer.Task;
         }
         catch (OperationCanceledException) when (Reason != StopReason.Shutdown)
@@ -349,8 +349,6 @@ internal sealed class AgentTurn
             await _runtime.WithdrawApprovalAsync(_conversation, pending, Reason == StopReason.Ended ? null : "cancelled");
             throw;
         }
-
-        static string timeout_text(TimeSpan t) => t.TotalMinutes >= 1 ? $"{t.TotalMinutes:0.#} min" : $"{t.TotalSeconds:0.#} s";
     }
 
     /// <summary>Asks the model to explain the call in plain words and logs the explanation as an item of the conversation.</summary>

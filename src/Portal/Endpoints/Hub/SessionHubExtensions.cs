@@ -46,6 +46,10 @@ public static class SessionHubExtensions
         // are logged by SessionHubFilter. (Blazor's circuit hub reports its own failures through Components loggers.)
         builder.Logging.AddFilter("Microsoft.AspNetCore.SignalR.Internal.DefaultHubDispatcher", LogLevel.Critical);
 
+        // Calls SignalR cannot bind (unknown method, wrong arguments) are answered by SignalR itself and logged only at
+        // Debug, in the category silenced above; this reports the first of each connection as a warning.
+        services.AddSingleton<HubLifetimeManager<SessionHub>, SessionHubLifetimeManager>();
+
         services.TryAddSingleton<SessionPresence>();
         services.TryAddSingleton<SocketConnections>();
         services.TryAddSingleton<HubParticipants>();
