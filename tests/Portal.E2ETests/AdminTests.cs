@@ -328,6 +328,7 @@ public sealed partial class AdminTests(BrowserFixture browser)
             await page.GotoAsync(path);
             await page.Locator(".admin-page h1").WaitForAsync();
             await page.WaitForLoadStateAsync(LoadState.NetworkIdle);
+            await Assertions.Expect(page.Locator("html")).ToHaveAttributeAsync("data-theme", "dark");
             await ScreenshotAsync(page, $"admin-11-dark-{name}");
             var panel = page.Locator(".admin-filters, .admin-panel, .admin-stat").First;
             var (background, text) = await ColoursAsync(panel);
@@ -359,16 +360,15 @@ public sealed partial class AdminTests(BrowserFixture browser)
     }
 
     /// <summary>From now on the page gets Radzen's dark theme where it asks for the light one, as a site configured for dark would.</summary>
-    private static async Task UseDarkThemeAsync(IPage page) =>
-        await page.RouteAsync(ThemeFile(), async route =>
-        {
-            var dark = ThemeFile().Replace(route.Request.Url, m => m.Value.Replace("material", "material-dark", StringComparison.Ordinal));
-            var response = await route.FetchAsync(new() { Url = dark });
-            await route.FulfillAsync(new() { Response = response });
-        });
-
-    [GeneratedRegex(@"/material(-base)?\.css")]
-    private static partial Regex ThemeFile();
+    /// <summary>As a person does: the top bar's theme toggle, on an admin page; the choice is a cookie every page reads.</summary>
+    private static async Task UseDarkThemeAsync(IPage page)
+    {
+        await page.GotoAsync("/admin/status");
+        await page.Locator(".admin-page h1").WaitForAsync();
+        await page.WaitForLoadStateAsync(LoadState.NetworkIdle);
+        await page.GetByTestId("theme-toggle").ClickAsync();
+        await Assertions.Expect(page.Locator("html")).ToHaveAttributeAsync("data-theme", "dark");
+    }
 
     private static async Task<(string Background, string Text)> ColoursAsync(ILocator element)
     {

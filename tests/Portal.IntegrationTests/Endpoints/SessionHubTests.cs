@@ -777,6 +777,34 @@ public sealed class SessionHubTests
         Assert.DoesNotContain(logs.Entries, e => e.Message.Contains("secret-argument", StringComparison.Ordinal));
     }
 
+    [Fact(Timeout = 30_000)]
+    public async Task UnboundCalls_PastTheRate_CloseTheConnection_AsAFloodOfGoodCallsDoes()
+    {
+        await using var server = await PortalTestServer.StartAsync(new()
+        {
+            ["Portal:Sockets:MessagesPerSecond"] = "0.01",
+            ["Portal:Sockets:Burst"] = "3",
+            ["Portal:Sockets:FloodCloseAfter"] = "5",
+        });
+        await server.CreateUserAsync(Alice);
+        await using var alice = await ConnectAsync(server, Alice);
+        await using var bob = await ConnectAsync(server, Alice);
+
+        var answered = new List<HubCompletion>();
+        for (var i = 0; i < 7; i++)
+        {
+            answered.Add(await alice.InvokeAsync("Shout", i));
+        }
+        await alice.SendAsync("Shout", 8);
+        await alice.WaitForCloseAsync();
+        var join = await bob.InvokeAsync("JoinSession", [null]);
+
+        // 3 in the burst, then 5 refused: the fifth refusal closes the connection.
+        Assert.All(answered, c => Assert.True(c.Failed));
+        Assert.True(alice.IsClosed);
+        Assert.Null(join.Error); // the other connection of the same user is not touched
+    }
+
     private static async Task<HubTestClient> ConnectAsync(PortalTestServer server, string email) =>
         await HubTestClient.ConnectAsync(server, await server.SignInCookiesAsync(email));
 

@@ -9,12 +9,17 @@ namespace Portal.Endpoints.Hub;
 /// be wrapped; the connection's protocol can (<see cref="HubConnectionContext.Protocol"/> is settable), and this is the
 /// one per-hub hook that sees the connection after its handshake and before its first message is read.
 /// </summary>
-internal sealed class SessionHubLifetimeManager(ILogger<DefaultHubLifetimeManager<SessionHub>> logger, ILogger<UnboundCallReporter> reporterLogger)
+internal sealed class SessionHubLifetimeManager(
+    ILogger<DefaultHubLifetimeManager<SessionHub>> logger, IServiceProvider services, ILogger<UnboundCallReporter> reporterLogger)
     : DefaultHubLifetimeManager<SessionHub>(logger)
 {
+    // Resolved on first use: HubParticipants sends through the hub context, which needs this lifetime manager.
+    private HubParticipants? _participants;
+
     public override Task OnConnectedAsync(HubConnectionContext connection)
     {
-        connection.Protocol = new UnboundCallReporter(connection.Protocol, connection, reporterLogger);
+        _participants ??= services.GetRequiredService<HubParticipants>();
+        connection.Protocol = new UnboundCallReporter(connection.Protocol, connection, _participants, reporterLogger);
         return base.OnConnectedAsync(connection);
     }
 }

@@ -17,8 +17,11 @@ namespace Portal.Endpoints.Hub;
 /// connection and its user, and SignalR's reason; later ones on the same connection are Debug, so a client repeating a
 /// bad call cannot fill the log. Arguments are never logged: binding failed, so nothing of them is at hand, and of the
 /// reason only SignalR's own fixed wording is used, never an inner exception's text, which may quote what was sent.
+/// Such a call still counts against the connection's message rate, as any other: a client repeating it past the rate
+/// until the flood limit is closed, as a flood of good calls is (the hub filter that applies the rate never sees it).
 /// </summary>
-internal sealed partial class UnboundCallReporter(IHubProtocol inner, HubConnectionContext connection, ILogger<UnboundCallReporter> logger) : IHubProtocol
+internal sealed partial class UnboundCallReporter(
+    IHubProtocol inner, HubConnectionContext connection, HubParticipants participants, ILogger<UnboundCallReporter> logger) : IHubProtocol
 {
     private const int MaxMethodLength = 100;
     private int _reported;
@@ -42,8 +45,29 @@ internal sealed partial class UnboundCallReporter(IHubProtocol inner, HubConnect
         if (message is InvocationBindingFailureMessage failure)
         {
             Report(failure);
+            CountAgainstTheRate();
         }
         return true;
+    }
+
+    /// <summary>Takes the call from the connection's bucket; past the flood limit the connection is closed.</summary>
+    private void CountAgainstTheRate()
+    {
+        if (participants.Find(connection.ConnectionId) is not { } participant)
+        {
+            return;
+        }
+        int refused;
+        lock (participant.Flood)
+        {
+            if (participant.Flood.TryTake() || !participant.Flood.Flooding)
+            {
+                return;
+            }
+            refused = participant.Flood.RecentlyRefused;
+        }
+        Log.Flooding(logger, connection.ConnectionId, refused);
+        connection.Abort();
     }
 
     private void Report(InvocationBindingFailureMessage failure)
@@ -93,5 +117,8 @@ internal sealed partial class UnboundCallReporter(IHubProtocol inner, HubConnect
 
         [LoggerMessage(2, LogLevel.Debug, "Hub call {Method} of connection {ConnectionId} (user {UserId}) could not be bound: {Reason}")]
         public static partial void UnboundAgain(ILogger logger, string method, string connectionId, string userId, string reason);
+
+        [LoggerMessage(3, LogLevel.Warning, "Connection {ConnectionId} kept sending calls that cannot be bound past its rate ({Refused} refused in ten seconds); closing it")]
+        public static partial void Flooding(ILogger logger, string connectionId, int refused);
     }
 }
