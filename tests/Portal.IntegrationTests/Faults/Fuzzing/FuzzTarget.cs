@@ -82,12 +82,6 @@ internal abstract partial class FuzzTarget
     /// </summary>
     protected abstract IReadOnlySet<int> ProperCloses { get; }
 
-    /// <summary>
-    /// Whether the server may end a connection with a reset instead of a close: not where Portal lingers for the client's
-    /// close (<c>SocketLingering</c>).
-    /// </summary>
-    public virtual bool ResetsExpected => false;
-
     /// <summary>Options of the client socket before it connects: by default the fuzzing user's cookies.</summary>
     public virtual void Configure(ClientWebSocketOptions options, FuzzContext context) => options.Cookies = context.Cookies;
 
@@ -252,12 +246,6 @@ internal sealed class CesProxyTarget : FuzzTarget
     ];
 
     public override void Configure(ClientWebSocketOptions options, FuzzContext context) => options.SetRequestHeader("Origin", "https://shop.example.com");
-
-    /// <summary>
-    /// The CES relay does not linger (it is being rewritten): .NET's 1007 for invalid UTF-8 is followed by a reset, and
-    /// about one other connection in 100 to 200 ends in one. The test bounds the others at 2%.
-    /// </summary>
-    public override bool ResetsExpected => true;
 
     public override async Task OpenAsync(ClientWebSocket socket, FuzzConnection connection, Random random, CancellationToken cancellationToken)
     {

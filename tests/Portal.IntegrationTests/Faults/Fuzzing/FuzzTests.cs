@@ -134,17 +134,10 @@ public sealed class FuzzTests
         }
         Assert.True(problems.Count == 0, $"Seed {seed}: {string.Join("\n", problems.Take(20))}");
         Assert.Equal(frames, halves.Sum(h => h.FramesSent));
-        if (target.ResetsExpected)
-        {
-            Assert.True(halves.Sum(h => h.OtherResets) * 50 <= halves.Sum(h => h.Connections),
-                $"{halves.Sum(h => h.OtherResets)} of {halves.Sum(h => h.Connections)} connections ended in a reset where a close was due.");
-        }
-        else
-        {
-            // Every connection ends with a close the client received, after invalid UTF-8 too (SocketLingering).
-            Assert.True(halves.Sum(h => h.Resets) == 0, $"Seed {seed}: {halves.Sum(h => h.Resets)} of {halves.Sum(h => h.Connections)} connections ended in a reset: " +
-                string.Join("\n", halves.SelectMany(h => h.ResetDetails).Take(10)));
-        }
+        // Every connection ends with a close the client received, after invalid UTF-8 too: /ws and /hubs linger for the
+        // client's close (SocketLingering), and the CES relay drains the widget's leg after every close it sends.
+        Assert.True(halves.Sum(h => h.Resets) == 0, $"Seed {seed}: {halves.Sum(h => h.Resets)} of {halves.Sum(h => h.Connections)} connections ended in a reset: " +
+            string.Join("\n", halves.SelectMany(h => h.ResetDetails).Take(10)));
         Assert.True(healthyTurns > 0, "No healthy turn completed while the fuzz ran.");
         // The heap after the first half is the baseline: the second half's 5,000 frames over 100-300 connections may add
         // the pool's arrays of threads started meanwhile, and 8 MiB (a leak of 64 KiB a connection or 2 KiB a frame would not
