@@ -104,15 +104,21 @@ public sealed class AgentCatalogTests
     }
 
     [Theory]
-    [InlineData("00:00:00")]
-    [InlineData("-00:00:01")]
-    [InlineData("50.00:00:00")]
-    public void MaxResponseDuration_NotPositiveOrBeyondATimersReach_IsAnErrorNamingIt(string duration)
+    [InlineData(nameof(AgentsOptions.MaxResponseDuration), "00:00:00")]
+    [InlineData(nameof(AgentsOptions.MaxResponseDuration), "-00:00:01")]
+    [InlineData(nameof(AgentsOptions.MaxResponseDuration), "50.00:00:00")]
+    [InlineData(nameof(AgentsOptions.ProviderTimeout), "00:00:00")]
+    [InlineData(nameof(AgentsOptions.ProviderTimeout), "50.00:00:00")]
+    [InlineData(nameof(AgentsOptions.ShellTimeout), "-00:00:01")]
+    public void Timers_NotPositiveOrBeyondATimersReach_AreAnErrorNamingThem(string name, string duration)
     {
-        var result = new AgentsOptionsValidator().Validate(null, new AgentsOptions { MaxResponseDuration = TimeSpan.Parse(duration, System.Globalization.CultureInfo.InvariantCulture) });
+        var options = new AgentsOptions();
+        typeof(AgentsOptions).GetProperty(name)!.SetValue(options, TimeSpan.Parse(duration, System.Globalization.CultureInfo.InvariantCulture));
+
+        var result = new AgentsOptionsValidator().Validate(null, options);
 
         Assert.True(result.Failed);
-        Assert.Contains("Portal:Agents:MaxResponseDuration", result.FailureMessage, StringComparison.Ordinal);
+        Assert.Contains($"Portal:Agents:{name}", result.FailureMessage, StringComparison.Ordinal);
     }
 
     [Fact]

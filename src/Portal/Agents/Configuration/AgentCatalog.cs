@@ -279,11 +279,21 @@ internal sealed class AgentsOptionsValidator : IValidateOptions<AgentsOptions>
         {
             errors.Add("Portal:Agents:ApprovalTimeout must be positive.");
         }
-        // The bound is a timer's: CancellationTokenSource takes at most about 49.7 days.
-        if (options.MaxResponseDuration <= TimeSpan.Zero || options.MaxResponseDuration > TimeSpan.FromDays(49))
-        {
-            errors.Add($"Portal:Agents:MaxResponseDuration ({options.MaxResponseDuration}) must be positive and at most 49 days.");
-        }
+        CheckTimer("MaxResponseDuration", options.MaxResponseDuration, errors);
+        CheckTimer("ProviderTimeout", options.ProviderTimeout, errors);
+        CheckTimer("ShellTimeout", options.ShellTimeout, errors);
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+
+    /// <summary>
+    /// A duration that becomes a timer (and, for <c>ProviderTimeout</c>, the provider client's timeout): positive, or the
+    /// first request fails; at most 49 days, the most a CancellationTokenSource or an HttpClient takes (about 49.7).
+    /// </summary>
+    private static void CheckTimer(string name, TimeSpan value, List<string> errors)
+    {
+        if (value <= TimeSpan.Zero || value > TimeSpan.FromDays(49))
+        {
+            errors.Add($"Portal:Agents:{name} ({value}) must be positive and at most 49 days.");
+        }
     }
 }
