@@ -20,11 +20,9 @@ public static class Markdown
         .UseListExtras()
         .Build();
 
-    public static string ToHtml(string markdown) => string.Concat(ToHtmlBlocks(markdown));
-
     /// <summary>
-    /// The HTML of each top-level block (paragraph, list, code block, table...), in order; together they are
-    /// <see cref="ToHtml"/>. A reply rendered block by block costs a streaming update only the blocks that changed,
+    /// The HTML of each top-level block (paragraph, list, code block, table...), in order; together they are the
+    /// document's HTML. A reply rendered block by block costs a streaming update only the blocks that changed,
     /// usually the last one, where the whole reply's markup would otherwise go to the browser again every time.
     /// </summary>
     public static IReadOnlyList<string> ToHtmlBlocks(string markdown)

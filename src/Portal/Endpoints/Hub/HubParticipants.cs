@@ -250,15 +250,9 @@ internal sealed partial class HubParticipants
     /// </summary>
     public async Task<HubException?> AdmitAsync(ParticipantConnection connection, string method)
     {
-        bool flooding;
-        int refused;
-        lock (connection.Flood)
+        if (connection.TryAdmit(out var flooding, out var refused))
         {
-            if (connection.Flood.TryTake())
-            {
-                return null;
-            }
-            (flooding, refused) = (connection.Flood.Flooding, connection.Flood.RecentlyRefused);
+            return null;
         }
         if (flooding)
         {

@@ -24,6 +24,20 @@ internal sealed class ParticipantConnection(HubCallerContext context, string use
     public IPAddress? Address => address;
     public FloodGuard Flood => flood;
 
+    /// <summary>
+    /// Takes one call from the connection's rate. False when it is refused, with <paramref name="refused"/> the
+    /// refusals of the last ten seconds and <paramref name="flooding"/> once they reach the flood limit (then close).
+    /// </summary>
+    public bool TryAdmit(out bool flooding, out int refused)
+    {
+        lock (flood)
+        {
+            var admitted = flood.TryTake();
+            (flooding, refused) = admitted ? (false, 0) : (flood.Flooding, flood.RecentlyRefused);
+            return admitted;
+        }
+    }
+
     /// <summary>Held while the connection's state changes; invocations of one connection never interleave their appends.</summary>
     public SemaphoreSlim Gate { get; } = new(1, 1);
 

@@ -53,18 +53,9 @@ internal sealed partial class UnboundCallReporter(
     /// <summary>Takes the call from the connection's bucket; past the flood limit the connection is closed.</summary>
     private void CountAgainstTheRate()
     {
-        if (participants.Find(connection.ConnectionId) is not { } participant)
+        if (participants.Find(connection.ConnectionId) is not { } participant || participant.TryAdmit(out var flooding, out var refused) || !flooding)
         {
             return;
-        }
-        int refused;
-        lock (participant.Flood)
-        {
-            if (participant.Flood.TryTake() || !participant.Flood.Flooding)
-            {
-                return;
-            }
-            refused = participant.Flood.RecentlyRefused;
         }
         Log.Flooding(logger, connection.ConnectionId, refused);
         connection.Abort();
