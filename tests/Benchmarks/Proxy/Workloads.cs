@@ -214,6 +214,42 @@ internal static class Workloads
         }
     }
 
+    /// <summary>
+    /// 256-byte JSON text frames whose text is words, as people type and agents answer: drawn from a vocabulary of 5,000
+    /// made-up words with Zipf frequencies (a few words in most frames, most words rare), seeded so every run has the
+    /// same ones. <see cref="TextFrame"/> is one word repeated, which the full-text index handles at its worst.
+    /// </summary>
+    public static byte[][] WordFrames(int count, int size = 256)
+    {
+        var random = new Random(42);
+        var vocabulary = Enumerable.Range(0, 5_000).Select(_ => new string(Enumerable.Range(0, random.Next(2, 10)).Select(_ => (char)('a' + random.Next(26))).ToArray())).ToArray();
+        var weights = Enumerable.Range(1, vocabulary.Length).Select(rank => 1.0 / rank).ToArray();
+        var cumulative = new double[weights.Length];
+        var sum = 0.0;
+        for (var i = 0; i < weights.Length; i++)
+        {
+            cumulative[i] = sum += weights[i];
+        }
+        const string prefix = "{\"realtimeInput\":{\"text\":\"";
+        const string suffix = "\"}}";
+        return Enumerable.Range(0, count).Select(_ =>
+        {
+            var text = new StringBuilder();
+            while (true)
+            {
+                var index = Array.BinarySearch(cumulative, random.NextDouble() * sum);
+                var word = vocabulary[index < 0 ? ~index : index];
+                if (prefix.Length + text.Length + word.Length + 1 + suffix.Length > size)
+                {
+                    break;
+                }
+                text.Append(word).Append(' ');
+            }
+            text.Append('.', size - prefix.Length - text.Length - suffix.Length);
+            return Encoding.UTF8.GetBytes(prefix + text + suffix);
+        }).ToArray();
+    }
+
     private static byte[] MakeTextFrame(int size)
     {
         var prefix = "{\"realtimeInput\":{\"text\":\"";

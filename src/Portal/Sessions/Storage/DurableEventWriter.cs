@@ -35,6 +35,7 @@ internal sealed partial class DurableEventWriter : IHostedLifecycleService, IDis
     private readonly CancellationTokenSource _stopCheckpoints = new();
     private static readonly TimeSpan CheckpointInterval = TimeSpan.FromSeconds(1);
     private long _lastHousekeeping;
+    private long _walRestarts;
 
     public DurableEventWriter(IOptions<SessionsOptions> options, PortalDatabase database, TimeProvider time, ILogger<DurableEventWriter> logger)
     {
@@ -56,6 +57,9 @@ internal sealed partial class DurableEventWriter : IHostedLifecycleService, IDis
     public Func<int>? Housekeeping { get; set; }
 
     public int QueueDepth => _queue.Reader.Count;
+
+    /// <summary>RESTART checkpoints run because the WAL had grown past <see cref="SessionsOptions.WalRestartBytes"/>.</summary>
+    public long WalRestarts => Interlocked.Read(ref _walRestarts);
 
     /// <summary>Hands an event to the writer if there is room. Called under the session's lock, so events of a session arrive in seq order.</summary>
     public bool TryEnqueue(SessionState state, SessionEvent appended) => _queue.Writer.TryWrite(new WriteItem(state, appended));
@@ -114,7 +118,10 @@ internal sealed partial class DurableEventWriter : IHostedLifecycleService, IDis
         // the database and fsyncs it, up to a second on a busy disk): the writer never checkpoints, its own loop does.
         using (var pragma = connection.CreateCommand())
         {
-            pragma.CommandText = "PRAGMA wal_autocheckpoint=0;";
+            // When the log starts over, its file is cut back to the size at which it does (see CheckpointAsync).
+            // busy_timeout: SQLite's own wait for a lock held elsewhere, before Microsoft.Data.Sqlite's retries (up to the
+            // DefaultTimeout above) take over; it is what lets a RESTART checkpoint wait briefly for readers.
+            pragma.CommandText = $"PRAGMA wal_autocheckpoint=0; PRAGMA journal_size_limit={_options.WalRestartBytes}; PRAGMA busy_timeout=100;";
             pragma.ExecuteNonQuery();
         }
         var checkpointer = _database.OpenConnection();
@@ -164,7 +171,8 @@ internal sealed partial class DurableEventWriter : IHostedLifecycleService, IDis
 
     /// <summary>
     /// Copies the WAL into the database once a second, on a connection of its own, beside the writer (a PASSIVE
-    /// checkpoint waits for nobody); the writer starts the WAL over once it has all been copied, so it does not grow.
+    /// checkpoint waits for nobody). The writer starts the WAL over once it has all been copied; under a load that never
+    /// rests, the writer commits during every checkpoint and that moment never comes: see <c>RestartWalIfLong</c>.
     /// </summary>
     private async Task CheckpointAsync(SqliteConnection connection)
     {
@@ -228,18 +236,30 @@ internal sealed partial class DurableEventWriter : IHostedLifecycleService, IDis
         var tTime = touch.Parameters.Add("$t", SqliteType.Integer);
         var tKey = touch.Parameters.Add("$k", SqliteType.Integer);
 
+        // Under a load that never rests the writer commits during every checkpoint, so the WAL is never all copied and
+        // never starts over: it would grow as long as the load lasts. Past WalRestartBytes, between two batches, this
+        // copies what the checkpointer has not yet copied (the writer waits meanwhile; appends do not) and makes the
+        // next commit start the WAL over. Readers still on an older snapshot are waited for briefly; if they hold on,
+        // the next batch tries again.
+        var wal = new FileInfo(_database.FilePath + "-wal");
+        using var restart = connection.CreateCommand();
+        restart.CommandText = "PRAGMA wal_checkpoint(RESTART);";
         var reader = _queue.Reader;
         var touchSessions = false;
+        var busy = false;
         while (await WaitToReadAsync(reader))
         {
             _batch.Clear();
             Drain(reader);
-            if (_batch.Count < _options.WriterMaxBatch && _options.WriterLinger > TimeSpan.Zero && !_abort.IsCancellationRequested)
+            // Events trickling in one by one would each cost a commit; lingering briefly lets them share one. Under load
+            // the writer lingers longer: every commit rewrites the last page of each session it holds events of.
+            var linger = busy ? _options.WriterBusyLinger : _options.WriterLinger;
+            if (_batch.Count < _options.WriterMaxBatch && linger > TimeSpan.Zero && !_abort.IsCancellationRequested)
             {
-                // Events trickling in one by one would each cost a commit; lingering briefly lets them share one.
-                await Task.Delay(_options.WriterLinger, _time, CancellationToken.None);
+                await Task.Delay(linger, _time, CancellationToken.None);
                 Drain(reader);
             }
+            busy = _batch.Count >= _options.WriterBusyBatch;
             SignalRoom(); // producers refill the queue while this batch is written
             // Session rows (event count, last activity) are touched once a second under load, and at once when the
             // queue runs dry: under a steady stream that halves the writes, and a quiet log is always up to date.
@@ -285,6 +305,29 @@ internal sealed partial class DurableEventWriter : IHostedLifecycleService, IDis
                 Log.Recovered(_logger, Math.Round(outage.TotalSeconds, 1), attempt, QueueDepth);
             }
             RunHousekeeping();
+            RestartWalIfLong();
+        }
+
+        void RestartWalIfLong()
+        {
+            wal.Refresh();
+            if (!wal.Exists || wal.Length <= _options.WalRestartBytes)
+            {
+                return;
+            }
+            try
+            {
+                using var result = restart.ExecuteReader();
+                // One row: busy (1 when readers kept it from finishing), frames in the log, frames copied.
+                if (result.Read() && result.GetInt32(0) == 0)
+                {
+                    Interlocked.Increment(ref _walRestarts);
+                }
+            }
+            catch (SqliteException ex)
+            {
+                Log.CheckpointFailed(_logger, ex.Message);
+            }
         }
 
         void WriteBatch()
