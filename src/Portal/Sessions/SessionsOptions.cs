@@ -26,19 +26,6 @@ public sealed class SessionsOptions
     public TimeSpan WriterLinger { get; set; } = TimeSpan.FromMilliseconds(2);
 
     /// <summary>
-    /// The linger used instead of <see cref="WriterLinger"/> while the log is busy (the last batch had at least
-    /// <see cref="WriterBusyBatch"/> events). Events of many sessions at once each rewrite their session's last page
-    /// of the log in every commit they are in, so fewer, bigger commits under load write far less: at 30,000 events a
-    /// second over 100 sessions, 25 ms instead of 2 ms cut the bytes written per event by more than half.
-    /// </summary>
-    [Range(typeof(TimeSpan), "00:00:00", "00:00:01")]
-    public TimeSpan WriterBusyLinger { get; set; } = TimeSpan.FromMilliseconds(25);
-
-    /// <summary>A batch of at least this many events means the log is busy: the next batch lingers <see cref="WriterBusyLinger"/>.</summary>
-    [Range(1, 100_000)]
-    public int WriterBusyBatch { get; set; } = 256;
-
-    /// <summary>
     /// Size of the write-ahead log past which it is started over: a checkpoint that briefly holds the writer back copies
     /// its last frames into the database. Without it a log that never rests (the writer commits during every
     /// checkpoint) would grow as long as the load lasts. The file is also cut back to this size when it starts over.

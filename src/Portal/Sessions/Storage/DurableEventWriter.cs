@@ -246,20 +246,16 @@ internal sealed partial class DurableEventWriter : IHostedLifecycleService, IDis
         restart.CommandText = "PRAGMA wal_checkpoint(RESTART);";
         var reader = _queue.Reader;
         var touchSessions = false;
-        var busy = false;
         while (await WaitToReadAsync(reader))
         {
             _batch.Clear();
             Drain(reader);
-            // Events trickling in one by one would each cost a commit; lingering briefly lets them share one. Under load
-            // the writer lingers longer: every commit rewrites the last page of each session it holds events of.
-            var linger = busy ? _options.WriterBusyLinger : _options.WriterLinger;
-            if (_batch.Count < _options.WriterMaxBatch && linger > TimeSpan.Zero && !_abort.IsCancellationRequested)
+            if (_batch.Count < _options.WriterMaxBatch && _options.WriterLinger > TimeSpan.Zero && !_abort.IsCancellationRequested)
             {
-                await Task.Delay(linger, _time, CancellationToken.None);
+                // Events trickling in one by one would each cost a commit; lingering briefly lets them share one.
+                await Task.Delay(_options.WriterLinger, _time, CancellationToken.None);
                 Drain(reader);
             }
-            busy = _batch.Count >= _options.WriterBusyBatch;
             SignalRoom(); // producers refill the queue while this batch is written
             // Session rows (event count, last activity) are touched once a second under load, and at once when the
             // queue runs dry: under a steady stream that halves the writes, and a quiet log is always up to date.
