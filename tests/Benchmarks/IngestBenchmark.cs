@@ -8,6 +8,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Portal.Sessions;
 using Portal.Sessions.Storage;
+using static Portal.Benchmarks.CommandLine;
 
 namespace Portal.Benchmarks;
 
@@ -205,11 +206,5 @@ internal static class IngestBenchmark
         using var connection = new SqliteConnection("Data Source=:memory:");
         connection.Open();
         return connection.ServerVersion;
-    }
-
-    private static int Option(string[] args, string name, int fallback)
-    {
-        var index = Array.IndexOf(args, name);
-        return index >= 0 && index + 1 < args.Length ? int.Parse(args[index + 1], CultureInfo.InvariantCulture) : fallback;
     }
 }

@@ -6,6 +6,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Portal.Sessions;
+using static Portal.Benchmarks.CommandLine;
 
 namespace Portal.Benchmarks.Admin;
 
@@ -161,12 +162,6 @@ internal static class AdminQueryBenchmark
         // The contentless full-text table counts its rows through its docsize shadow table.
         command.CommandText = table == "SessionSearch" ? "SELECT count(*) FROM SessionSearch_docsize" : $"SELECT count(*) FROM {table}";
         return Convert.ToInt64(command.ExecuteScalar(), CultureInfo.InvariantCulture);
-    }
-
-    private static int Option(string[] args, string name, int fallback)
-    {
-        var index = Array.IndexOf(args, name);
-        return index >= 0 && index + 1 < args.Length ? int.Parse(args[index + 1], CultureInfo.InvariantCulture) : fallback;
     }
 
     private static string? OptionText(string[] args, string name)

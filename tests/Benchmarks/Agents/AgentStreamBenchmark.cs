@@ -7,6 +7,7 @@ using System.Text.Json;
 using System.Text.RegularExpressions;
 using Microsoft.Data.Sqlite;
 using Portal.Benchmarks.Proxy;
+using static Portal.Benchmarks.CommandLine;
 
 namespace Portal.Benchmarks.Agents;
 
@@ -227,12 +228,6 @@ internal static partial class AgentStreamBenchmark
             throw new InvalidOperationException($"Sign-in failed: {(int)response.StatusCode}");
         }
         return cookies;
-    }
-
-    private static int Option(string[] args, string name, int fallback)
-    {
-        var at = Array.IndexOf(args, name);
-        return at >= 0 && at + 1 < args.Length ? int.Parse(args[at + 1], CultureInfo.InvariantCulture) : fallback;
     }
 
     private sealed class StreamResult(int stream)

@@ -1,5 +1,6 @@
 using System.Globalization;
 using Portal.Benchmarks.Proxy;
+using static Portal.Benchmarks.CommandLine;
 
 namespace Portal.Benchmarks.Circuits;
 
@@ -156,12 +157,6 @@ internal static class CircuitBenchmark
     private static string MiB(long bytes) => string.Create(CultureInfo.InvariantCulture, $"{bytes / 1048576.0:0.0} MiB");
 
     private static string KiB(double bytes) => string.Create(CultureInfo.InvariantCulture, $"{bytes / 1024:0} KiB");
-
-    private static int Option(string[] args, string name, int fallback)
-    {
-        var at = Array.IndexOf(args, name);
-        return at >= 0 && at + 1 < args.Length ? int.Parse(args[at + 1], CultureInfo.InvariantCulture) : fallback;
-    }
 
     /// <summary>A comma-separated list of numbers; "0" for none.</summary>
     private static List<int> ListOption(string[] args, string name, List<int> fallback)

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Runtime;
+using static Portal.Benchmarks.CommandLine;
 
 namespace Portal.Benchmarks.Proxy;
 
@@ -162,11 +163,5 @@ internal static class ProxyBenchmark
         var after = path.ResidentBytes();
         await Workloads.CloseAllAsync(sockets);
         return (before, after);
-    }
-
-    private static int Option(string[] args, string name, int fallback)
-    {
-        var index = Array.IndexOf(args, name);
-        return index >= 0 && index + 1 < args.Length ? int.Parse(args[index + 1], CultureInfo.InvariantCulture) : fallback;
     }
 }

@@ -8,18 +8,19 @@ using Microsoft.Extensions.Logging;
 using Portal.Endpoints.Ces;
 using Portal.Proxy.Telemetry;
 using Portal.Sessions;
+using static Portal.Benchmarks.CommandLine;
 
 namespace Portal.Benchmarks.Proxy;
 
 /// <summary>
-/// What recording a proxied frame costs, without the network: Portal's CES recorder, bus and durable writer as the
-/// host runs them, fed the proxy benchmark's 256-byte text frame both ways on many connections at once, timed until
-/// every frame is committed. CPU per frame is the whole process's (recorder, bus, writer, SQLite), the figure the proxy
-/// benchmark's "recorded" path adds to forwarding. The counted-only mode (frames counted, not stored) runs beside it.
+/// What recording a proxied frame costs, without the network: Portal's CES recorder, bus and durable writer as the host
+/// runs them, fed 256-byte text frames (words, or with --same-text the proxy benchmark's frame) both ways on many
+/// connections at once, paced at a rate, timed until every frame is committed. CPU per frame is the whole process's
+/// (recorder, bus, writer, SQLite), the figure the proxy benchmark's "recorded" path adds to forwarding. The
+/// counted-only mode (frames counted, not stored) runs beside it.
 /// </summary>
 internal static class RecordBenchmark
 {
-
     public static async Task<int> RunAsync(string[] args)
     {
         var frames = Option(args, "--frames", 200_000);
@@ -28,7 +29,7 @@ internal static class RecordBenchmark
         // --rate N: frames per second over all connections, paced as a proxy under load would deliver them (the proxy
         // benchmark's 100 busy connections forward about 30,000 a second); 0 appends as fast as the producers can.
         var rate = Option(args, "--rate", 30_000);
-        // --same-text: the proxy benchmark's frame, one word repeated (the full-text index's worst case); by default
+        // --same-text: the proxy benchmark's frame, one word repeated (the full-text index's cheapest case); by default
         // frames of varied words, as people and agents write.
         var texts = args.Contains("--same-text") ? [Workloads.TextFrame] : Workloads.WordFrames(256);
         var set = Array.IndexOf(args, "--set") is var at and >= 0 && at + 1 < args.Length ? args[at + 1] : "";
@@ -160,11 +161,5 @@ internal static class RecordBenchmark
     {
         var sorted = values.Order().ToList();
         return sorted[sorted.Count / 2];
-    }
-
-    private static int Option(string[] args, string name, int fallback)
-    {
-        var index = Array.IndexOf(args, name);
-        return index >= 0 && index + 1 < args.Length ? int.Parse(args[index + 1], System.Globalization.CultureInfo.InvariantCulture) : fallback;
     }
 }

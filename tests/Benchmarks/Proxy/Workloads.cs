@@ -217,7 +217,7 @@ internal static class Workloads
     /// <summary>
     /// 256-byte JSON text frames whose text is words, as people type and agents answer: drawn from a vocabulary of 5,000
     /// made-up words with Zipf frequencies (a few words in most frames, most words rare), seeded so every run has the
-    /// same ones. <see cref="TextFrame"/> is one word repeated, which the full-text index handles at its worst.
+    /// same ones. <see cref="TextFrame"/> is one word repeated, which the full-text index handles at its cheapest.
     /// </summary>
     public static byte[][] WordFrames(int count, int size = 256)
     {

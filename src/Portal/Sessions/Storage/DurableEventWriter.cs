@@ -118,7 +118,7 @@ internal sealed partial class DurableEventWriter : IHostedLifecycleService, IDis
         // the database and fsyncs it, up to a second on a busy disk): the writer never checkpoints, its own loop does.
         using (var pragma = connection.CreateCommand())
         {
-            // When the log starts over, its file is cut back to the size at which it does (see CheckpointAsync).
+            // When the log starts over, its file is cut back to the size at which it does (see RestartWalIfLong).
             // busy_timeout: SQLite's own wait for a lock held elsewhere, before Microsoft.Data.Sqlite's retries (up to the
             // DefaultTimeout above) take over; it is what lets a RESTART checkpoint wait briefly for readers.
             pragma.CommandText = $"PRAGMA wal_autocheckpoint=0; PRAGMA journal_size_limit={_options.WalRestartBytes}; PRAGMA busy_timeout=100;";
@@ -239,9 +239,10 @@ internal sealed partial class DurableEventWriter : IHostedLifecycleService, IDis
         // Under a load that never rests the writer commits during every checkpoint, so the WAL is never all copied and
         // never starts over: it would grow as long as the load lasts. Past WalRestartBytes, between two batches, this
         // copies what the checkpointer has not yet copied (the writer waits meanwhile; appends do not) and makes the
-        // next commit start the WAL over. Readers still on an older snapshot are waited for briefly; if they hold on,
-        // the next batch tries again.
+        // next commit start the WAL over. Readers still on an older snapshot are waited for 100 ms; if they hold on (an
+        // export reading a long log), the writer tries again a second later rather than after every batch.
         var wal = new FileInfo(_database.FilePath + "-wal");
+        var nextRestart = 0L;
         using var restart = connection.CreateCommand();
         restart.CommandText = "PRAGMA wal_checkpoint(RESTART);";
         var reader = _queue.Reader;
@@ -307,7 +308,7 @@ internal sealed partial class DurableEventWriter : IHostedLifecycleService, IDis
         void RestartWalIfLong()
         {
             wal.Refresh();
-            if (!wal.Exists || wal.Length <= _options.WalRestartBytes)
+            if (!wal.Exists || wal.Length <= _options.WalRestartBytes || _time.GetTimestamp() < nextRestart)
             {
                 return;
             }
@@ -318,6 +319,10 @@ internal sealed partial class DurableEventWriter : IHostedLifecycleService, IDis
                 if (result.Read() && result.GetInt32(0) == 0)
                 {
                     Interlocked.Increment(ref _walRestarts);
+                }
+                else
+                {
+                    nextRestart = _time.GetTimestamp() + (long)(_time.TimestampFrequency * CheckpointInterval.TotalSeconds);
                 }
             }
             catch (SqliteException ex)
