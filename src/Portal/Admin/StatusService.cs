@@ -27,7 +27,8 @@ public sealed record StatusSnapshot(
     long WalBytes,
     int LoadedSessions,
     IReadOnlyList<LimitCount> Limits,
-    string? WriterError = null);
+    string? WriterError = null,
+    long SearchBacklog = 0);
 
 /// <summary>
 /// Reads the live counts the status page shows from where they are kept: socket endpoints, the proxy's metrics, the
@@ -91,7 +92,8 @@ internal sealed class StatusService
             FileBytes(_database.FilePath + "-wal"),
             _bus.LoadedSessionCount,
             _limits.Counts(),
-            _writer.Health.LastError);
+            _writer.Health.LastError,
+            _writer.SearchBacklog);
     }
 
     /// <summary>Events per second since the previous sample, resampled once the window has passed (however many pages ask).</summary>

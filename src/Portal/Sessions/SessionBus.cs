@@ -273,9 +273,10 @@ internal sealed partial class SessionBus : ISessionBus
         {
             return false;
         }
-        // The events go with their session (ON DELETE CASCADE); their text leaves the full-text index with them.
+        // The events go with their session (ON DELETE CASCADE); their text leaves the full-text index and its backlog with them.
         var (first, last) = SessionSearch.Range(key.Value);
         await db.Database.ExecuteSqlAsync($"DELETE FROM \"SessionSearch\" WHERE rowid BETWEEN {first} AND {last}", cancellationToken);
+        await db.Database.ExecuteSqlAsync($"DELETE FROM \"SearchBacklog\" WHERE \"Row\" BETWEEN {first} AND {last}", cancellationToken);
         await db.Sessions.Where(s => s.Key == key).ExecuteDeleteAsync(cancellationToken);
         await transaction.CommitAsync(cancellationToken);
         Log.SessionDeleted(_logger, sessionId);

@@ -14,6 +14,12 @@ internal static class SessionSearch
 {
     public const string Table = "SessionSearch";
 
+    /// <summary>
+    /// Text stored under load for the index to take in bulk a moment later (see <see cref="SessionsOptions.SearchIndexDelay"/>):
+    /// an ordinary table, appended to in order, its <c>Row</c> the index rowid the text will get.
+    /// </summary>
+    public const string Backlog = "SearchBacklog";
+
     /// <summary>Longest text indexed per event; a longer message is indexed by its beginning.</summary>
     public const int MaxIndexedChars = 16 * 1024;
 

@@ -36,6 +36,14 @@ internal sealed partial class DurableEventWriter : IHostedLifecycleService, IDis
     private static readonly TimeSpan CheckpointInterval = TimeSpan.FromSeconds(1);
     private long _lastHousekeeping;
     private long _walRestarts;
+    /// <summary>Rows in the search backlog (as far as this writer knows: a deleted session takes its rows with it).</summary>
+    private long _backlogRows;
+    /// <summary>When the oldest text in the backlog was stored.</summary>
+    private long _backlogSince;
+    private long _backlogFlushes;
+
+    /// <summary>A batch this large means the writer is busy: its text goes to the search backlog (see <see cref="SessionsOptions.SearchIndexDelay"/>).</summary>
+    internal const int BusyBatch = 64;
 
     public DurableEventWriter(IOptions<SessionsOptions> options, PortalDatabase database, TimeProvider time, ILogger<DurableEventWriter> logger)
     {
@@ -60,6 +68,12 @@ internal sealed partial class DurableEventWriter : IHostedLifecycleService, IDis
 
     /// <summary>RESTART checkpoints run because the WAL had grown past <see cref="SessionsOptions.WalRestartBytes"/>.</summary>
     public long WalRestarts => Interlocked.Read(ref _walRestarts);
+
+    /// <summary>Texts waiting in the search backlog.</summary>
+    public long SearchBacklog => Interlocked.Read(ref _backlogRows);
+
+    /// <summary>Times the search backlog was moved into the full-text index.</summary>
+    public long SearchBacklogFlushes => Interlocked.Read(ref _backlogFlushes);
 
     /// <summary>Hands an event to the writer if there is room. Called under the session's lock, so events of a session arrive in seq order.</summary>
     public bool TryEnqueue(SessionState state, SessionEvent appended) => _queue.Writer.TryWrite(new WriteItem(state, appended));
@@ -229,6 +243,24 @@ internal sealed partial class DurableEventWriter : IHostedLifecycleService, IDis
         index.CommandText = $"INSERT INTO {SessionSearch.Table} (rowid, Text) VALUES ($r, $x)";
         var pRow = index.Parameters.Add("$r", SqliteType.Integer);
         var pText = index.Parameters.Add("$x", SqliteType.Text);
+        // Under load the text waits in the backlog, written in the same transaction as its event (so it survives a
+        // crash), and goes into the index in bulk: one FTS5 segment a second rather than one per commit, and far fewer
+        // merges of them. See SessionsOptions.SearchIndexDelay.
+        using var defer = connection.CreateCommand();
+        defer.CommandText = $"INSERT INTO {SessionSearch.Backlog} (Row, Text) VALUES ($r, $x)";
+        var dRow = defer.Parameters.Add("$r", SqliteType.Integer);
+        var dText = defer.Parameters.Add("$x", SqliteType.Text);
+        using var flushBacklog = connection.CreateCommand();
+        flushBacklog.CommandText =
+            $"INSERT INTO {SessionSearch.Table} (rowid, Text) SELECT Row, Text FROM {SessionSearch.Backlog} ORDER BY Id; " +
+            $"DELETE FROM {SessionSearch.Backlog};";
+        using (var count = connection.CreateCommand())
+        {
+            // What a crash or a kill left: indexed with the first batch, or once the delay has passed.
+            count.CommandText = $"SELECT count(*) FROM {SessionSearch.Backlog}";
+            _backlogRows = Convert.ToInt64(count.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
+            _backlogSince = _time.GetTimestamp() - (long)(_time.TimestampFrequency * _options.SearchIndexDelay.TotalSeconds);
+        }
         using var touch = connection.CreateCommand();
         touch.CommandText =
             "UPDATE Sessions SET EventCount = max(EventCount, $n), LastActivityAt = max(LastActivityAt, $t) WHERE Key = $k";
@@ -247,8 +279,13 @@ internal sealed partial class DurableEventWriter : IHostedLifecycleService, IDis
         restart.CommandText = "PRAGMA wal_checkpoint(RESTART);";
         var reader = _queue.Reader;
         var touchSessions = false;
-        while (await WaitToReadAsync(reader))
+        while (await WaitForWorkAsync(reader) is var work and not Work.Done)
         {
+            if (work == Work.SearchBacklog)
+            {
+                FlushBacklogAlone();
+                continue;
+            }
             _batch.Clear();
             Drain(reader);
             if (_batch.Count < _options.WriterMaxBatch && _options.WriterLinger > TimeSpan.Zero && !_abort.IsCancellationRequested)
@@ -304,6 +341,33 @@ internal sealed partial class DurableEventWriter : IHostedLifecycleService, IDis
             RunHousekeeping();
             RestartWalIfLong();
         }
+        if (!_abort.IsCancellationRequested)
+        {
+            FlushBacklogAlone(); // stopping: what waits is indexed now, not at the next start
+        }
+
+        void FlushBacklogAlone()
+        {
+            if (_backlogRows == 0)
+            {
+                return;
+            }
+            try
+            {
+                using var transaction = connection.BeginTransaction();
+                flushBacklog.Transaction = transaction;
+                flushBacklog.ExecuteNonQuery();
+                transaction.Commit();
+                BacklogFlushed();
+            }
+            catch (SqliteException ex)
+            {
+                // The text stays in the backlog and goes with the next batch; searches miss it meanwhile.
+                Health.RecordFailure(ex.Message);
+                Log.BacklogFailed(_logger, _backlogRows, ex.Message);
+                _backlogSince = _time.GetTimestamp();
+            }
+        }
 
         void RestartWalIfLong()
         {
@@ -338,6 +402,15 @@ internal sealed partial class DurableEventWriter : IHostedLifecycleService, IDis
             insert.Transaction = transaction;
             index.Transaction = transaction;
             touch.Transaction = transaction;
+            defer.Transaction = transaction;
+            flushBacklog.Transaction = transaction;
+            var deferring = _options.SearchIndexDelay > TimeSpan.Zero && _batch.Count >= BusyBatch;
+            var flushing = _backlogRows > 0 && (!deferring || BacklogDue());
+            if (flushing)
+            {
+                flushBacklog.ExecuteNonQuery();
+            }
+            var deferred = 0;
             foreach (var (state, e) in _batch)
             {
                 if (state.Deleted)
@@ -356,9 +429,19 @@ internal sealed partial class DurableEventWriter : IHostedLifecycleService, IDis
                 insert.ExecuteNonQuery();
                 if (SessionSearch.CanIndex(e.Seq) && SessionSearch.TextOf(e.Type, e.Direction, e.Payload) is { } text)
                 {
-                    pRow.Value = SessionSearch.RowId(state.Key, e.Seq);
-                    pText.Value = text;
-                    index.ExecuteNonQuery();
+                    if (deferring)
+                    {
+                        dRow.Value = SessionSearch.RowId(state.Key, e.Seq);
+                        dText.Value = text;
+                        defer.ExecuteNonQuery();
+                        deferred++;
+                    }
+                    else
+                    {
+                        pRow.Value = SessionSearch.RowId(state.Key, e.Seq);
+                        pText.Value = text;
+                        index.ExecuteNonQuery();
+                    }
                 }
                 _batchSessions[state] = (e.Seq, time);
                 _untouched[state] = (e.Seq, time);
@@ -378,6 +461,24 @@ internal sealed partial class DurableEventWriter : IHostedLifecycleService, IDis
                 }
             }
             transaction.Commit();
+            if (flushing)
+            {
+                BacklogFlushed();
+            }
+            if (deferred > 0)
+            {
+                if (_backlogRows == 0)
+                {
+                    _backlogSince = _time.GetTimestamp();
+                }
+                Interlocked.Add(ref _backlogRows, deferred);
+            }
+        }
+
+        void BacklogFlushed()
+        {
+            Interlocked.Exchange(ref _backlogRows, 0);
+            Interlocked.Increment(ref _backlogFlushes);
         }
 
         void DropEventsOfDeletedSessions()
@@ -404,15 +505,41 @@ internal sealed partial class DurableEventWriter : IHostedLifecycleService, IDis
         }
     }
 
-    private async ValueTask<bool> WaitToReadAsync(ChannelReader<WriteItem> reader)
+    private enum Work
+    {
+        Done,
+        Events,
+        SearchBacklog,
+    }
+
+    private bool BacklogDue() => _time.GetElapsedTime(_backlogSince) >= _options.SearchIndexDelay;
+
+    /// <summary>Waits for events, or, while text waits in the search backlog, until it is due to be indexed.</summary>
+    private async ValueTask<Work> WaitForWorkAsync(ChannelReader<WriteItem> reader)
     {
         try
         {
-            return await reader.WaitToReadAsync(_abort.Token);
+            if (_backlogRows == 0 || reader.TryPeek(out _))
+            {
+                return await reader.WaitToReadAsync(_abort.Token) ? Work.Events : Work.Done;
+            }
+            var due = _options.SearchIndexDelay - _time.GetElapsedTime(_backlogSince);
+            if (due <= TimeSpan.Zero)
+            {
+                return Work.SearchBacklog;
+            }
+            using var wait = CancellationTokenSource.CreateLinkedTokenSource(_abort.Token);
+            var events = reader.WaitToReadAsync(wait.Token).AsTask();
+            if (await Task.WhenAny(events, Task.Delay(due, _time, wait.Token)) == events)
+            {
+                return await events ? Work.Events : Work.Done;
+            }
+            await wait.CancelAsync();
+            return Work.SearchBacklog;
         }
-        catch (OperationCanceledException)
+        catch (OperationCanceledException) when (_abort.IsCancellationRequested)
         {
-            return false;
+            return Work.Done;
         }
     }
 
@@ -442,6 +569,9 @@ internal sealed partial class DurableEventWriter : IHostedLifecycleService, IDis
 
         [LoggerMessage(7, LogLevel.Debug, "A WAL checkpoint failed: {Error}")]
         public static partial void CheckpointFailed(ILogger logger, string error);
+
+        [LoggerMessage(8, LogLevel.Warning, "Indexing {Count} texts from the search backlog failed: {Error}; they stay there and are indexed with the next batch")]
+        public static partial void BacklogFailed(ILogger logger, long count, string error);
 
         [LoggerMessage(2, LogLevel.Information, "Session log flushed on shutdown ({Count} events were queued)")]
         public static partial void Flushed(ILogger logger, int count);
