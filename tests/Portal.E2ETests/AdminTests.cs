@@ -130,6 +130,10 @@ public sealed partial class AdminTests(BrowserFixture browser)
         Assert.Equal(total.ToString(System.Globalization.CultureInfo.InvariantCulture), await page.GetByTestId("fact-events").InnerTextAsync());
         Assert.Equal(total, int.Parse(await rows.First.GetAttributeAsync("data-seq") ?? "0", System.Globalization.CultureInfo.InvariantCulture));
         var input = page.Locator("[data-testid=timeline-row][data-type=user_input]").Last;
+        // Each row says what it holds without opening it: the words typed, the command asked for and who allowed it.
+        await Assertions.Expect(input.GetByTestId("timeline-summary")).ToHaveTextAsync("run touch reviewed.txt");
+        await Assertions.Expect(page.Locator("[data-testid=timeline-row][data-type=approval_request] [data-testid=timeline-summary]")).ToContainTextAsync("touch reviewed.txt");
+        await Assertions.Expect(page.Locator("[data-testid=timeline-row][data-type=approval_decision] [data-testid=timeline-summary]")).ToContainTextAsync("by alice@portal.test");
         await input.GetByTestId("timeline-json-toggle").ClickAsync();
         var json = page.GetByTestId("json-viewer");
         await Assertions.Expect(json).ToContainTextAsync("\"text\": \"run touch reviewed.txt\"");
@@ -270,6 +274,11 @@ public sealed partial class AdminTests(BrowserFixture browser)
         await Assertions.Expect(panel.GetByTestId("proxy-close")).ToContainTextAsync("1000 bye");
         await Assertions.Expect(panel.GetByTestId("proxy-close")).ToContainTextAsync("client");
         await Assertions.Expect(page.GetByTestId("live-indicator")).ToHaveCountAsync(0);
+        // The conversation can be read down the timeline: the widget's message kinds and their text.
+        var summaries = page.GetByTestId("timeline-summary");
+        await Assertions.Expect(summaries.Filter(new() { HasText = "realtimeInput: where is my parcel?" })).ToHaveCountAsync(1);
+        await Assertions.Expect(summaries.Filter(new() { HasText = "recognitionResult: where is my parcel?" })).ToHaveCountAsync(1);
+        await Assertions.Expect(summaries.Filter(new() { HasText = "sessionOutput: Hello from CES" })).ToHaveCountAsync(1);
         await ScreenshotAsync(page, "admin-08-session-widget");
     }
 
