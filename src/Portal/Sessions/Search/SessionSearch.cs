@@ -6,9 +6,10 @@ namespace Portal.Sessions.Search;
 /// <summary>
 /// The full-text index behind the admin's text search: an SQLite FTS5 table holding what people search for, the
 /// sessions' titles and the text of their messages (user input, complete assistant messages, chat-ws queries and
-/// answers, the widget's text), never token deltas or tool output. The table is contentless (the text already lives
-/// in the events), and a row's rowid says where its text came from: the session's key in the high 32 bits, the
-/// event's seq in the low 32 (0 for the title), so a session's rows are one rowid range.
+/// answers, the widget's text, the final transcripts of what callers said), never token deltas or tool output. The
+/// table is contentless (the text already lives in the events), and a row's rowid says where its text came from: the
+/// session's key in the high 32 bits, the event's seq in the low 32 (0 for the title), so a session's rows are one
+/// rowid range.
 /// </summary>
 internal static class SessionSearch
 {
@@ -47,8 +48,7 @@ internal static class SessionSearch
             EventTypes.ResponseItem when payload.Contains("\"assistant\"", StringComparison.Ordinal) => TextParts.AssistantMessage,
             "query" when direction == EventDirections.In => TextParts.Content,
             "response" when direction == EventDirections.Out => TextParts.Content,
-            // The widget's text both ways: realtimeInput.text in, sessionOutput.text out. Audio never has a "text" key.
-            EventTypes.ProxyFrame when payload.Contains("\"text\"", StringComparison.Ordinal) => TextParts.Text,
+            EventTypes.ProxyFrame => WidgetParts(payload),
             _ => TextParts.None,
         };
         if (parts == TextParts.None)
@@ -85,6 +85,22 @@ internal static class SessionSearch
         return terms.Count == 0 ? null : string.Join(' ', terms);
     }
 
+    /// <summary>
+    /// The widget's text both ways (realtimeInput.text in, sessionOutput.text out; audio never has a "text" key) and what
+    /// CES recognised of the caller's speech: the final recognitionResult.transcript only, since the partial ones are
+    /// earlier guesses at the same words.
+    /// </summary>
+    private static TextParts WidgetParts(string payload)
+    {
+        var parts = payload.Contains("\"text\"", StringComparison.Ordinal) ? TextParts.Text : TextParts.None;
+        if (payload.Contains("\"transcript\"", StringComparison.Ordinal)
+            && !payload.Contains("\"partial\":true", StringComparison.Ordinal) && !payload.Contains("\"partial\": true", StringComparison.Ordinal))
+        {
+            parts |= TextParts.Transcript;
+        }
+        return parts;
+    }
+
     [Flags]
     private enum TextParts
     {
@@ -97,6 +113,8 @@ internal static class SessionSearch
         UserInput = Text | Content | 4,
         /// <summary>The "text" properties of a response item that is a message with the role assistant.</summary>
         AssistantMessage = Text | 8,
+        /// <summary>String values of "transcript" properties, anywhere.</summary>
+        Transcript = 16,
     }
 
     private static string? Collect(string payload, TextParts parts)
@@ -171,6 +189,7 @@ internal static class SessionSearch
         "text" => parts.HasFlag(TextParts.Text),
         "content" => parts.HasFlag(TextParts.Content),
         "input" => parts.HasFlag(TextParts.UserInput),
+        "transcript" => parts.HasFlag(TextParts.Transcript),
         _ => false,
     };
 }

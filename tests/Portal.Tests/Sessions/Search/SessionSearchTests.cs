@@ -65,9 +65,21 @@ public sealed class SessionSearchTests
     [InlineData(EventTypes.UserInput, EventDirections.In, "not json {")]
     [InlineData(EventTypes.ProxyFrame, EventDirections.Out, """{"sessionOutput":{"audio":"AAAA"}}""")]
     [InlineData(EventTypes.UserInput, EventDirections.In, """{"text":"   "}""")]
+    [InlineData(EventTypes.ProxyFrame, EventDirections.Out, """{"recognitionResult":{"transcript":"where is my","partial":true}}""")]
+    [InlineData(EventTypes.ProxyFrame, EventDirections.Out, """{"recognitionResult":{"transcript":"where is my", "partial": true}}""")]
     public void TextOf_EventsWithoutSearchableText_IsNull(string type, string direction, string payload)
     {
         Assert.Null(SessionSearch.TextOf(type, direction, payload));
+    }
+
+    [Theory]
+    [InlineData(EventDirections.In, """{"realtimeInput":{"text":"where is my parcel"}}""", "where is my parcel")]
+    [InlineData(EventDirections.Out, """{"sessionOutput":{"text":"On its way","turnIndex":1}}""", "On its way")]
+    [InlineData(EventDirections.Out, """{"recognitionResult":{"transcript":"where is my parcel","partial":false}}""", "where is my parcel")]
+    [InlineData(EventDirections.Out, """{"recognitionResult":{"transcript":"where is my parcel"}}""", "where is my parcel")]
+    public void TextOf_WidgetFrames_IsTheirTextAndTheCallersFinalTranscript(string direction, string payload, string expected)
+    {
+        Assert.Equal(expected, SessionSearch.TextOf(EventTypes.ProxyFrame, direction, payload));
     }
 
     [Fact]
