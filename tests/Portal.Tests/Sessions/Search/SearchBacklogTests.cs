@@ -168,22 +168,19 @@ public sealed class SearchBacklogTests
 
     private static long BacklogRows(SessionsHarness harness) => Scalar(harness, $"SELECT count(*) FROM {SessionSearch.Backlog}");
 
-    private static long Scalar(SessionsHarness harness, string sql)
-    {
-        using var connection = new SqliteConnection($"Data Source={harness.DatabasePath};Pooling=False");
-        connection.Open();
-        using var command = connection.CreateCommand();
-        command.CommandText = sql;
-        return Convert.ToInt64(command.ExecuteScalar(), CultureInfo.InvariantCulture);
-    }
+    private static long Scalar(SessionsHarness harness, string sql) =>
+        Run(harness, sql, command => Convert.ToInt64(command.ExecuteScalar(), CultureInfo.InvariantCulture));
 
-    private static void Execute(SessionsHarness harness, string sql)
+    private static void Execute(SessionsHarness harness, string sql) => Run(harness, sql, command => command.ExecuteNonQuery());
+
+    /// <summary>Runs SQL on the database file directly, bypassing Portal's code.</summary>
+    private static T Run<T>(SessionsHarness harness, string sql, Func<SqliteCommand, T> run)
     {
         using var connection = new SqliteConnection($"Data Source={harness.DatabasePath};Pooling=False");
         connection.Open();
         using var command = connection.CreateCommand();
         command.CommandText = sql;
-        command.ExecuteNonQuery();
+        return run(command);
     }
 
     private static async Task WaitUntilAsync(Func<bool> condition)
