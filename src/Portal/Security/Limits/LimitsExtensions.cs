@@ -1,6 +1,3 @@
-using System.Globalization;
-using System.Security.Claims;
-using System.Threading.RateLimiting;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using Portal.Proxy.Configuration;
@@ -14,20 +11,7 @@ public static class LimitsExtensions
     {
         builder.Services.AddOptions<LimitsOptions>().BindConfiguration(LimitsOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.TryAddSingleton<ClientLimits>();
-        builder.Services.AddRateLimiter(options =>
-        {
-            options.GlobalLimiter = PartitionedRateLimiter.Create<HttpContext, string>(ApiPartition);
-            options.OnRejected = async (rejected, cancellationToken) =>
-            {
-                var context = rejected.HttpContext;
-                var limits = context.RequestServices.GetRequiredService<ClientLimits>();
-                limits.CountRefusal(LimitKind.ApiRequestsPerMinute);
-                var retry = rejected.Lease.TryGetMetadata(MetadataName.RetryAfter, out var after) ? after : TimeSpan.FromMinutes(1);
-                var perMinute = limits.Current.ApiRequestsPerMinute;
-                await LimitsMiddleware.RefuseAsync(context, new LimitRefusal(LimitKind.ApiRequestsPerMinute, perMinute, retry,
-                    string.Create(CultureInfo.InvariantCulture, $"At most {perMinute} API requests a minute per user (or address, signed out). Try again in {Math.Ceiling(retry.TotalSeconds):0} s.")));
-            };
-        });
+        builder.Services.TryAddSingleton<ApiRateLimit>();
         return builder;
     }
 
@@ -43,30 +27,8 @@ public static class LimitsExtensions
     public static IApplicationBuilder UsePortalLimits(this IApplicationBuilder app)
     {
         app.UseMiddleware<LimitsMiddleware>(new LimitsMiddleware.Listener(null));
-        app.UseRateLimiter();
+        var api = app.ApplicationServices.GetRequiredService<ApiRateLimit>();
+        app.Use(api.InvokeAsync);
         return app;
-    }
-
-    private static RateLimitPartition<string> ApiPartition(HttpContext context)
-    {
-        if (!context.Request.Path.StartsWithSegments("/api"))
-        {
-            return RateLimitPartition.GetNoLimiter("");
-        }
-        var perMinute = context.RequestServices.GetRequiredService<ClientLimits>().Current.ApiRequestsPerMinute;
-        if (perMinute <= 0)
-        {
-            return RateLimitPartition.GetNoLimiter("");
-        }
-        var key = context.User.Identity?.IsAuthenticated == true
-            ? "u|" + context.User.FindFirstValue(ClaimTypes.NameIdentifier)
-            : "ip|" + ClientLimits.AddressKey(context.Connection.RemoteIpAddress);
-        return RateLimitPartition.GetSlidingWindowLimiter($"{key}|{perMinute}", _ => new SlidingWindowRateLimiterOptions
-        {
-            PermitLimit = perMinute,
-            Window = TimeSpan.FromMinutes(1),
-            SegmentsPerWindow = 6,
-            QueueLimit = 0,
-        });
     }
 }

@@ -530,11 +530,12 @@ internal sealed partial class DurableEventWriter : IHostedLifecycleService, IDis
             }
             using var wait = CancellationTokenSource.CreateLinkedTokenSource(_abort.Token);
             var events = reader.WaitToReadAsync(wait.Token).AsTask();
-            if (await Task.WhenAny(events, Task.Delay(due, _time, wait.Token)) == events)
+            var first = await Task.WhenAny(events, Task.Delay(due, _time, wait.Token));
+            await wait.CancelAsync(); // the other wait ends here, not when it would have
+            if (first == events)
             {
                 return await events ? Work.Events : Work.Done;
             }
-            await wait.CancelAsync();
             return Work.SearchBacklog;
         }
         catch (OperationCanceledException) when (_abort.IsCancellationRequested)
