@@ -36,9 +36,9 @@ public sealed class SessionsOptions
     /// <summary>
     /// Under load (a batch of <see cref="Storage.DurableEventWriter.BusyBatch"/> events or more), message text is not put
     /// into the full-text index in its event's transaction but stored beside it, and indexed in bulk once it has waited
-    /// this long: the index then takes one large write a second instead of one per commit, which costs a fraction of
-    /// the CPU and disk writes. Searches may miss text this much younger than its event. Zero: text is always indexed
-    /// with its event.
+    /// this long: the index then takes one large write a second instead of one per commit (measured on recorded widget
+    /// frames at 10,000 a second: a fifth less CPU, a third fewer bytes written). Searches may miss text this much
+    /// younger than its event. Zero: text is always indexed with its event.
     /// </summary>
     [Range(typeof(TimeSpan), "00:00:00", "00:01:00")]
     public TimeSpan SearchIndexDelay { get; set; } = TimeSpan.FromSeconds(1);

@@ -244,8 +244,8 @@ internal sealed partial class DurableEventWriter : IHostedLifecycleService, IDis
         var pRow = index.Parameters.Add("$r", SqliteType.Integer);
         var pText = index.Parameters.Add("$x", SqliteType.Text);
         // Under load the text waits in the backlog, written in the same transaction as its event (so it survives a
-        // crash), and goes into the index in bulk: one FTS5 segment a second rather than one per commit, and far fewer
-        // merges of them. See SessionsOptions.SearchIndexDelay.
+        // crash), and goes into the index in bulk: one FTS5 write a second rather than one per commit, a fifth less CPU
+        // per recorded widget frame at 10,000 frames a second (BENCHMARKS.md). See SessionsOptions.SearchIndexDelay.
         using var defer = connection.CreateCommand();
         defer.CommandText = $"INSERT INTO {SessionSearch.Backlog} (Row, Text) VALUES ($r, $x)";
         var dRow = defer.Parameters.Add("$r", SqliteType.Integer);
@@ -532,6 +532,10 @@ internal sealed partial class DurableEventWriter : IHostedLifecycleService, IDis
             var events = reader.WaitToReadAsync(wait.Token).AsTask();
             var first = await Task.WhenAny(events, Task.Delay(due, _time, wait.Token));
             await wait.CancelAsync(); // the other wait ends here, not when it would have
+            if (_abort.IsCancellationRequested)
+            {
+                return Work.Done;
+            }
             if (first == events)
             {
                 return await events ? Work.Events : Work.Done;
