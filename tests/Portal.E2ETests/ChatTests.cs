@@ -147,6 +147,8 @@ public sealed class ChatTests(BrowserFixture browser)
         await why.ScrollIntoViewIfNeededAsync();
         // The card's hidden labels stay inside the scrolling conversation: the page itself does not scroll on a phone.
         Assert.Equal(800, await first.EvaluateAsync<int>("() => document.documentElement.scrollHeight"));
+        // Nor sideways: the conversation's long title, the approvals badge and the card all fit in 380 px.
+        Assert.Equal(380, await first.EvaluateAsync<int>("() => document.documentElement.scrollWidth"));
         await PortalPage.ScreenshotAsync(first, "08-explanation-light-phone");
         await first.GetByTestId("theme-toggle").ClickAsync();
         await Assertions.Expect(first.Locator("html")).ToHaveAttributeAsync("data-theme", "dark");

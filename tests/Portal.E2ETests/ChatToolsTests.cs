@@ -158,6 +158,24 @@ public sealed class ChatToolsTests(BrowserFixture browser)
         await page.SetViewportSizeAsync(390, 844);
         await PortalPage.ScreenshotAsync(page, "15-chat-phone");
     }
+
+    [Fact]
+    public async Task Phone_AnAdminsTopBarWithTheApprovalsBadge_AndALongConversationTitle_FitTheScreen()
+    {
+        await using var server = await PortalTestServer.StartAsync();
+        await server.CreateUserAsync("root@portal.test", admin: true);
+        var page = await PortalPage.SignInAsync(browser.Browser, server, "root@portal.test");
+        await page.SetViewportSizeAsync(360, 800);
+        await PortalPage.SendAsync(page, "run touch a-file-whose-name-is-long-enough-to-be-wider-than-the-conversation-list.txt");
+        await page.GetByTestId("approval").WaitForAsync();
+        await Assertions.Expect(page.GetByTestId("approvals-badge")).ToBeVisibleAsync();
+
+        // Nothing is wider than the screen: the title is cut with an ellipsis, the top bar's controls fit, the page
+        // does not scroll sideways.
+        Assert.Equal(360, await page.EvaluateAsync<int>("() => document.documentElement.scrollWidth"));
+        await Assertions.Expect(page.GetByRole(AriaRole.Button, new() { Name = "Sign out" })).ToBeVisibleAsync();
+        await PortalPage.ScreenshotAsync(page, "16-chat-phone-admin-approval");
+    }
 }
 
 /// <summary>The chat page with a real (fake, on loopback) OpenAI-compatible provider behind it, and long conversations.</summary>
