@@ -19,15 +19,19 @@ public sealed class BrowserFixture : IAsyncLifetime
         _playwright = await Playwright.CreateAsync();
         // As patient as actions (20 s): on a loaded 2-core machine a server round trip plus a render can pass 5 s.
         Assertions.SetDefaultExpectTimeout(20_000);
-        Browser = await _playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
+        Browser = await LaunchAsync();
+    }
+
+    /// <summary>Another Chromium like <see cref="Browser"/>, with more command-line switches (e.g. a dark system theme).</summary>
+    public Task<IBrowser> LaunchAsync(params string[] switches) =>
+        _playwright!.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
         {
             ExecutablePath = Environment.GetEnvironmentVariable("PORTAL_CHROMIUM") ?? "/usr/bin/chromium",
             Headless = true,
             // Root in a sandbox with no network: no sandbox, and none of Chromium's own background connections.
             Args = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"],
+                "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage", .. switches],
         });
-    }
 
     public async ValueTask DisposeAsync()
     {

@@ -108,6 +108,31 @@ public sealed class ChatToolsTests(BrowserFixture browser)
     }
 
     [Fact]
+    public async Task Theme_FollowsTheSystemsDarkSetting_UntilAChoiceIsMade()
+    {
+        await using var server = await PortalTestServer.StartAsync();
+        await server.CreateUserAsync("alice@portal.test");
+        // A system set to dark: Chromium's own setting, not Playwright's emulation (which Chromium 156 does not apply to
+        // the client hint of a navigation that follows a redirect).
+        await using var darkSystem = await browser.LaunchAsync("--force-dark-mode");
+        var page = await PortalPage.SignInAsync(darkSystem, server, "alice@portal.test", colorScheme: ColorScheme.Null);
+
+        // The page came dark from the server: nothing in the page's scripts sets the html element's attribute but the
+        // toggle, so Chromium told Portal the system's setting with the page's request.
+        await Assertions.Expect(page.Locator("html")).ToHaveAttributeAsync("data-theme", "dark");
+        await Assertions.Expect(page.GetByTestId("theme-toggle")).ToHaveAttributeAsync("aria-label", "Use the light theme");
+        await PortalPage.ScreenshotAsync(page, "17-chat-system-dark");
+
+        // A choice made with the toggle beats the system's setting, after a reload too.
+        await page.GetByTestId("theme-toggle").ClickAsync();
+        await Assertions.Expect(page.Locator("html")).ToHaveAttributeAsync("data-theme", "light");
+        await page.ReloadAsync();
+        await PortalPage.WaitForInteractiveAsync(page);
+        await Assertions.Expect(page.Locator("html")).ToHaveAttributeAsync("data-theme", "light");
+        await Assertions.Expect(page.GetByTestId("theme-toggle")).ToHaveAttributeAsync("aria-label", "Use the dark theme");
+    }
+
+    [Fact]
     public async Task ThemeToggle_SwitchesToDark_AndTheChoiceSurvivesAReload()
     {
         await using var server = await PortalTestServer.StartAsync();

@@ -6,12 +6,14 @@ namespace Portal.E2ETests;
 /// <summary>What a person does on Portal's pages, in Playwright steps.</summary>
 internal static class PortalPage
 {
-    public static async Task<IPage> SignInAsync(IBrowser browser, PortalTestServer server, string email, string password = PortalTestServer.Password)
+    public static async Task<IPage> SignInAsync(IBrowser browser, PortalTestServer server, string email, string password = PortalTestServer.Password,
+        ColorScheme colorScheme = ColorScheme.Light)
     {
         var context = await browser.NewContextAsync(new BrowserNewContextOptions
         {
             BaseURL = server.BaseAddress.ToString(),
             ViewportSize = new ViewportSize { Width = 1280, Height = 800 },
+            ColorScheme = colorScheme, // the system's setting, as the browser reports it
         });
         context.SetDefaultTimeout(20_000);
         var page = await context.NewPageAsync();
