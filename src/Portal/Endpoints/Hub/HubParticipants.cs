@@ -136,9 +136,12 @@ internal sealed partial class HubParticipants
                 {
                     throw await FailAsync(connection, Method, new Refusal(HubErrorCodes.TooManySessions, limited!.Message));
                 }
-                session = await _bus.CreateSessionAsync(new NewSession(SessionKinds.Hub, connection.UserId, join.Title), cancellationToken);
+                // Once begun, a session is created whole, with its first event, even if the caller hangs up meanwhile: a
+                // transaction cut short by the abort would leave an Error in the log for what is only a client leaving,
+                // and a session row with no event.
+                session = await _bus.CreateSessionAsync(new NewSession(SessionKinds.Hub, connection.UserId, join.Title), CancellationToken.None);
                 await _bus.AppendAsync(session.Id, NewSessionEvent.FromObject(EventDirections.Internal, EventTypes.SessionStarted, EventActors.System,
-                    new { participantId = connection.UserId, name = connection.Name, connection = connection.ConnectionId }), cancellationToken);
+                    new { participantId = connection.UserId, name = connection.Name, connection = connection.ConnectionId }), CancellationToken.None);
             }
             else
             {
