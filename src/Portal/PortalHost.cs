@@ -9,6 +9,7 @@ using Portal.Endpoints.Ces;
 using Portal.Endpoints.ChatSocket;
 using Portal.Endpoints.Hub;
 using Portal.Endpoints.Sockets;
+using Portal.Memory;
 using Portal.Proxy;
 using Portal.Proxy.Telemetry;
 using Portal.Security;
@@ -57,6 +58,7 @@ public static class PortalHost
         builder.AddPortalHealthChecks();
         builder.AddPortalUi();
         builder.AddPortalAdmin();
+        builder.AddIdleCollection();
         builder.Services.AddCesProxy();
         builder.Services.AddOptions<CesRecordingOptions>().BindConfiguration(CesRecordingOptions.Section);
         builder.Services.AddSingleton<ICesProxyObserver, CesSessionRecorder>();
