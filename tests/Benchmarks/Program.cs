@@ -30,6 +30,6 @@ static int Usage()
     Console.Error.WriteLine("       Benchmarks record [--frames 200000] [--connections 100] [--runs 5]");
     Console.Error.WriteLine("       Benchmarks agents [--sessions 200] [--rate 50] [--seconds 60] [--warmup 15]");
     Console.Error.WriteLine("       Benchmarks admin-query [--sessions 100000] [--events 10000000] [--runs 15] [--db path]");
-    Console.Error.WriteLine("       Benchmarks circuits [--tabs 25,50,100] [--runs 2] [--settle 5] [--conversations 20] [--compressed] [--stream-tabs 20] [--rate 50] [--seconds 30] [--warmup 10] [--warmup-tabs 25] [--paragraph-every 0] [--variant-env \"KEY=value;KEY=value\"]...");
+    Console.Error.WriteLine("       Benchmarks circuits [--tabs 25,50,100] [--runs 2] [--settle 20] [--conversations 20] [--compressed] [--stream-tabs 20] [--rate 50] [--seconds 30] [--warmup 10] [--warmup-tabs 100] [--paragraph-every 0] [--variant-env \"KEY=value;KEY=value\"]...");
     return 2;
 }

@@ -17,17 +17,17 @@ internal static class CircuitBenchmark
     {
         var tabCounts = ListOption(args, "--tabs", [25, 50, 100]);
         var runs = Option(args, "--runs", 2);
-        var settle = TimeSpan.FromSeconds(Option(args, "--settle", 5));
+        var settle = TimeSpan.FromSeconds(Option(args, "--settle", 20));
         var conversations = Option(args, "--conversations", 20);
         var streamTabs = ListOption(args, "--stream-tabs", [20]);
         var rate = Option(args, "--rate", 50);
         var seconds = Option(args, "--seconds", 30);
         var warmup = Option(args, "--warmup", 10);
-        var warmupTabs = Option(args, "--warmup-tabs", 25);
+        var warmupTabs = Option(args, "--warmup-tabs", 100);
         var paragraphEvery = Option(args, "--paragraph-every", 0);
         var compressed = args.Contains("--compressed");
         var environmentVariants = args.Select((arg, i) => (arg, i)).Where(a => a.arg == "--variant-env" && a.i + 1 < args.Length).Select(a => args[a.i + 1]).ToList();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromHours(1));
+        using var timeout = new CancellationTokenSource(TimeSpan.FromHours(2));
 
         await using var chromium = await HeadlessChromium.LaunchAsync();
         Console.WriteLine($"Blazor circuits benchmark, {DateTime.UtcNow:yyyy-MM-dd}: {Environment.ProcessorCount} cores, .NET {Environment.Version}, " +

@@ -19,9 +19,11 @@ internal static class CircuitMemory
         var context = await chromium.NewContextAsync(server);
         try
         {
-            // The first tabs pay what a process pays once: the JIT's tiered recompilation of the hot paths (new code
-            // for about 25 tabs' worth of calls), the native allocator's arenas grown by tabs opening side by side, the
-            // pools and the caches. The measured tabs should not; JitCode shows what is still left of it.
+            // The first tabs pay what a process pays once: the JIT's tiered recompilation of the hot paths, the native
+            // allocator's arenas grown by tabs opening side by side, the pools and the caches. The measured tabs should
+            // not: 25 warm-up tabs still left about 60 KiB of JIT code per measured circuit, 100 leave 1-13 KiB
+            // (JitCode shows what is left). The idle pause before each reading is longer than Portal takes to give
+            // memory back once quiet (Portal:Memory, 5-10 s after the last activity).
             var warmup = await HeadlessChromium.OpenTabsAsync(context, server, warmupTabs);
             foreach (var page in warmup)
             {
