@@ -23,7 +23,7 @@ public sealed class FuzzTests
     /// <summary>
     /// Heap the second half may add to what the first left, its sessions deleted, besides the pool's arrays of new threads.
     /// 16 MiB: in the CI's long-lived test process, threads that already existed but sat idle in the first half fill their
-    /// own pool arrays in the second (10.4 MiB once, with no new thread); with 10,000 frames a half, a leak of 1.6 KiB a
+    /// own pool arrays in the second (10.4 MiB once, with no new thread); with 10,000 frames a half, a leak of 2 KiB a
     /// frame still fails.
     /// </summary>
     private const long RoundSlackBytes = 16L * 1024 * 1024;
@@ -145,7 +145,7 @@ public sealed class FuzzTests
             string.Join("\n", halves.SelectMany(h => h.ResetDetails).Take(10)));
         Assert.True(healthyTurns > 0, "No healthy turn completed while the fuzz ran.");
         // The heap after the first half is the baseline: the second half's 10,000 frames over 200-600 connections may add
-        // the pool's arrays of threads started meanwhile, and 16 MiB (a leak of 64 KiB a connection or 1.6 KiB a frame would
+        // the pool's arrays of threads started meanwhile, and 16 MiB (a leak of 128 KiB a connection or 2 KiB a frame would
         // not pass). The growth over the first half is ArrayPool.Shared's thread-local arrays (heap dumps: byte arrays of its
         // bucket sizes, one of each per thread, rooted only in thread statics) and Kestrel's pinned blocks (left out).
         var allowed = RoundSlackBytes + PoolBytesPerThread * Math.Max(0, threads[1] - threads[0]);
