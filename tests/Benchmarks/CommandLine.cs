@@ -11,4 +11,11 @@ internal static class CommandLine
         var index = Array.IndexOf(args, name);
         return index >= 0 && index + 1 < args.Length ? int.Parse(args[index + 1], CultureInfo.InvariantCulture) : fallback;
     }
+
+    /// <summary>The text after <paramref name="name"/>, or null when it is not given.</summary>
+    public static string? TextOption(string[] args, string name)
+    {
+        var index = Array.IndexOf(args, name);
+        return index >= 0 && index + 1 < args.Length ? args[index + 1] : null;
+    }
 }

@@ -25,7 +25,7 @@ internal static class AdminQueryBenchmark
         var sessions = Option(args, "--sessions", 100_000);
         var events = Option(args, "--events", 10_000_000);
         var runs = Option(args, "--runs", 15);
-        var keep = OptionText(args, "--db");
+        var keep = TextOption(args, "--db");
         var folder = keep is null ? Directory.CreateTempSubdirectory("portal-bench-admin-").FullName : Path.GetDirectoryName(Path.GetFullPath(keep))!;
         var path = keep is null ? Path.Combine(folder, "portal.db") : Path.GetFullPath(keep);
         var data = new AdminData();
@@ -162,11 +162,5 @@ internal static class AdminQueryBenchmark
         // The contentless full-text table counts its rows through its docsize shadow table.
         command.CommandText = table == "SessionSearch" ? "SELECT count(*) FROM SessionSearch_docsize" : $"SELECT count(*) FROM {table}";
         return Convert.ToInt64(command.ExecuteScalar(), CultureInfo.InvariantCulture);
-    }
-
-    private static string? OptionText(string[] args, string name)
-    {
-        var index = Array.IndexOf(args, name);
-        return index >= 0 && index + 1 < args.Length ? args[index + 1] : null;
     }
 }

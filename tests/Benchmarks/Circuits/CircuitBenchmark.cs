@@ -26,6 +26,7 @@ internal static class CircuitBenchmark
         var warmupTabs = Option(args, "--warmup-tabs", 100);
         var paragraphEvery = Option(args, "--paragraph-every", 0);
         var compressed = args.Contains("--compressed");
+        var dumps = TextOption(args, "--heap-dumps");
         var environmentVariants = args.Select((arg, i) => (arg, i)).Where(a => a.arg == "--variant-env" && a.i + 1 < args.Length).Select(a => args[a.i + 1]).ToList();
         using var timeout = new CancellationTokenSource(TimeSpan.FromHours(2));
 
@@ -68,7 +69,7 @@ internal static class CircuitBenchmark
                     }
                     foreach (var variant in variants)
                     {
-                        var result = await CircuitMemory.MeasureAsync(chromium, variant, tabs, warmupTabs, settle, timeout.Token);
+                        var result = await CircuitMemory.MeasureAsync(chromium, variant, tabs, warmupTabs, settle, dumps, timeout.Token);
                         results.Add(result);
                         healthy &= result.CircuitsAsExpected;
                         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,

@@ -13,7 +13,7 @@ namespace Portal.Benchmarks.Circuits;
 /// </summary>
 internal static class CircuitMemory
 {
-    public static async Task<MemoryResult> MeasureAsync(HeadlessChromium chromium, MemoryVariant variant, int tabs, int warmupTabs, TimeSpan settle, CancellationToken cancellationToken)
+    public static async Task<MemoryResult> MeasureAsync(HeadlessChromium chromium, MemoryVariant variant, int tabs, int warmupTabs, TimeSpan settle, string? dumps, CancellationToken cancellationToken)
     {
         await using var server = await variant.StartAsync(chromium);
         var context = await chromium.NewContextAsync(server);
@@ -31,12 +31,12 @@ internal static class CircuitMemory
             }
             var circuitsBefore = await server.WaitForCircuitsAsync(1, TimeSpan.FromSeconds(30), cancellationToken);
             await Task.Delay(settle, cancellationToken);
-            var before = await SampleAsync(server, cancellationToken);
+            var before = await SampleAsync(server, Dump(dumps, variant, tabs, "1"), cancellationToken);
 
             await HeadlessChromium.OpenTabsAsync(context, server, tabs - 1);
             var circuitsAfter = await server.WaitForCircuitsAsync(tabs, TimeSpan.FromSeconds(30), cancellationToken);
             await Task.Delay(settle, cancellationToken);
-            var after = await SampleAsync(server, cancellationToken);
+            var after = await SampleAsync(server, Dump(dumps, variant, tabs, tabs.ToString(CultureInfo.InvariantCulture)), cancellationToken);
             return new MemoryResult(variant.Name, tabs, circuitsBefore, circuitsAfter, before, after);
         }
         finally
@@ -63,11 +63,20 @@ internal static class CircuitMemory
         await context.CloseAsync();
     }
 
-    private static async Task<MemorySample> SampleAsync(CircuitServer server, CancellationToken cancellationToken)
+    /// <summary>Where a reading's heap dump goes, when <c>--heap-dumps DIR</c> asks for them.</summary>
+    private static string? Dump(string? directory, MemoryVariant variant, int tabs, string of) =>
+        directory is null ? null : Path.Combine(directory, $"{string.Concat(variant.Name.Split(Path.GetInvalidFileNameChars().Append(' ').Append(',').ToArray()))}-{tabs}-{of}.dmp");
+
+    private static async Task<MemorySample> SampleAsync(CircuitServer server, string? dump, CancellationToken cancellationToken)
     {
         var resident = server.ResidentBytes();
         var jitCode = JitCodeBytes(server.ProcessId);
         var collected = await server.CollectAsync(cancellationToken);
+        if (dump is not null)
+        {
+            // After the collection, so the dump holds what is live; read by type with "heap-diff".
+            await HeapDiff.CreateDumpAsync(server.ProcessId, dump, cancellationToken);
+        }
         return new MemorySample(resident, server.ResidentBytes(), collected.ManagedHeapBytes, collected.CommittedBytes, jitCode);
     }
 
