@@ -106,6 +106,10 @@ public sealed partial class AdminTests(BrowserFixture browser)
         await alice.Locator("[data-testid=message-assistant][aria-busy=false]").Nth(1).WaitForAsync();
         var sessionId = alice.Url[(alice.Url.LastIndexOf('/') + 1)..];
         await server.Services.GetRequiredService<ISessionBus>().WaitUntilDurableAsync(sessionId, Ct);
+        // A user's top bar links to the chat only, and marks it current on a conversation's page.
+        var aliceNav = alice.GetByRole(AriaRole.Navigation, new() { Name = "Main" }).GetByRole(AriaRole.Link);
+        await Assertions.Expect(aliceNav).ToHaveTextAsync(["Chat"]);
+        await Assertions.Expect(aliceNav).ToHaveAttributeAsync("aria-current", "page");
 
         var page = await PortalPage.SignInAsync(browser.Browser, server, PortalTestServer.AdminEmail);
         await page.GotoAsync("/admin/sessions");
@@ -113,6 +117,10 @@ public sealed partial class AdminTests(BrowserFixture browser)
         await page.WaitForURLAsync($"**/admin/sessions/{sessionId}");
 
         await Assertions.Expect(page.GetByTestId("session-title")).ToHaveTextAsync("run touch reviewed.txt");
+        // An admin's has Sessions and Status too; a session's page is under Sessions.
+        var nav = page.GetByRole(AriaRole.Navigation, new() { Name = "Main" });
+        await Assertions.Expect(nav.GetByRole(AriaRole.Link)).ToHaveTextAsync(["Chat", "Sessions", "Status"]);
+        await Assertions.Expect(nav.Locator("[aria-current=page]")).ToHaveTextAsync(["Sessions"]);
         await Assertions.Expect(page.GetByTestId("session-facts")).ToContainTextAsync("alice@portal.test");
         var approval = page.GetByTestId("approval-row");
         await Assertions.Expect(approval).ToHaveCountAsync(1);
