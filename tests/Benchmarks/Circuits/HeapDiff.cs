@@ -7,9 +7,9 @@ namespace Portal.Benchmarks.Circuits;
 
 /// <summary>
 /// What a circuit is made of: the circuits benchmark with <c>--heap-dumps DIR</c> writes a heap dump of the server
-/// at each reading (after its full collection), and <c>heap-diff BEFORE AFTER N</c> lists the objects reachable in
-/// AFTER and not in BEFORE, by type, per N (the tabs added between the two readings). Objects are counted when they
-/// are reachable from the runtime's roots, so garbage the collection left behind does not count.
+/// at each reading (after its full collection), and <c>heap-diff BEFORE AFTER N</c> lists, by type, how many more
+/// objects and bytes AFTER holds than BEFORE, per N (the tabs added between the two readings). Objects are counted when
+/// they are reachable from the runtime's roots, so garbage the collection left behind does not count.
 /// </summary>
 internal static class HeapDiff
 {
