@@ -53,6 +53,9 @@ public sealed partial class TokensTests(BrowserFixture browser)
         await page.GetByTestId("token-done").ClickAsync();
         await Assertions.Expect(page.GetByTestId("token-created")).ToHaveCountAsync(0);
         await page.ReloadAsync();
+        // The live page, not the prerendered one: when the circuit starts the page renders again ("Loading" until its
+        // query returns), and the HTML read below is the one the circuit keeps.
+        await page.Locator("[data-testid=theme-toggle][data-interactive=true]").WaitForAsync();
         await Assertions.Expect(page.GetByTestId("token-row-name")).ToHaveTextAsync("build server");
         await Assertions.Expect(page.Locator("code.settings-prefix")).ToHaveTextAsync(token[..16] + "…"); // ptl_ and the 12-digit id
         var html = await page.ContentAsync();
