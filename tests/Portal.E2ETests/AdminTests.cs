@@ -117,7 +117,7 @@ public sealed partial class AdminTests(BrowserFixture browser)
         await page.WaitForURLAsync($"**/admin/sessions/{sessionId}");
 
         await Assertions.Expect(page.GetByTestId("session-title")).ToHaveTextAsync("run touch reviewed.txt");
-        // An admin's has Sessions and Status too; a session's page is under Sessions.
+        // An admin's top bar has Sessions and Status too; a session's page is under Sessions.
         var nav = page.GetByRole(AriaRole.Navigation, new() { Name = "Main" });
         await Assertions.Expect(nav.GetByRole(AriaRole.Link)).ToHaveTextAsync(["Chat", "Sessions", "Status"]);
         await Assertions.Expect(nav.Locator("[aria-current=page]")).ToHaveTextAsync(["Sessions"]);
